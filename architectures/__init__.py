@@ -1,0 +1,1 @@
+"""The zoo of .arch networks and the block library under blocks/."""

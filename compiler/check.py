@@ -1,0 +1,268 @@
+"""`check`: load, elaborate and summarise a network, never importing torch.
+
+    >>> from archc.compiler.program import library_dir
+    >>> report = check(library_dir() / "nin.arch")
+    >>> report.ok, report.output_shape
+    (True, [10])
+
+Totals and memory follow torchinfo 1.8 in eval mode: mult-adds and the
+forward/backward pass size (twice the outputs of every layer holding
+parameters) count the layers that run in eval mode, so auxiliary heads are
+left out of them but not out of the parameter total.
+"""
+
+from __future__ import annotations
+
+import re
+from math import prod
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..dsl import ast
+from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from .elaborate import Elaborator
+from .evaluate import CompileError, Ref, evaluate
+from .graph import Graph
+from .program import Program, load
+
+BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
+
+
+class UsageError(Exception):
+    """A bad command-line value (exit status 2), as opposed to a bad .arch file."""
+
+
+class LayerReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    op: str
+    file: str
+    line: int
+    row_line: int | None
+    output_shape: list[int]
+    params: int
+    buffers: int
+    macs: int
+    aux: bool
+
+
+class Memory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_mb: float
+    forward_backward_mb: float
+    params_mb: float
+    total_mb: float
+
+
+class Report(BaseModel):
+    """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch."""
+
+    model_config = ConfigDict(extra="forbid")
+    network: str | None
+    variant: str | None
+    parameters: dict[str, Any]
+    input: list[int]
+    batch: int
+    output_shape: list[int]
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    memory: Memory
+    memory_budget_bytes: int | None
+    max_batch: int | None
+    layers: list[LayerReport]
+    outputs: dict[str, list[int]]
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = {}
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def as_json(self) -> dict:
+        data = self.model_dump(exclude={"sources", "diagnostics"})
+        data["diagnostics"] = [d.as_json() for d in self.diagnostics]
+        return data
+
+
+def parse_memory(text: str) -> int:
+    """`6GiB`, `6G` (binary, as GPU memory is quoted), `6GB` (decimal), `512MiB` -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)(B?)\s*", text, flags=re.IGNORECASE)
+    if not match or (match.group(3) and not match.group(2)):
+        raise UsageError(f"cannot read memory size {text!r}: write it like 6GiB, 6GB or 512MiB")
+    value, unit, binary, byte = float(match.group(1)), match.group(2).upper(), match.group(3), match.group(4)
+    power = "KMGT".index(unit) + 1 if unit else 0
+    base = 1024 if binary or (unit and not byte) else 1000
+    return int(value * base**power)
+
+
+def parse_input(text: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"cannot read input size {text!r}: write it as CxHxW, like 3x224x224")
+    shape = tuple(int(g) for g in match.groups())
+    if min(shape) < 1 or max(shape) > 1 << 16:
+        raise UsageError(f"input size {text!r} is out of range (1 to 65536 per side)")
+    return shape  # type: ignore[return-value]
+
+
+def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
+          batch: int = 1, memory: str | int | None = None, text: str | None = None, **params: Any) -> Report:
+    """Check a .arch file: every shape, parameter count, MAC count and memory figure.
+
+    Raises UsageError for bad arguments; problems in the file come back as
+    `report.diagnostics` (ArchError is caught here too).
+    """
+    if batch < 1:
+        raise UsageError("the batch must be at least 1")
+    budget = parse_memory(memory) if isinstance(memory, str) else memory
+    shape_override = parse_input(input) if isinstance(input, str) else input
+    try:
+        program = load(path, text)
+    except ArchError as error:
+        return _failed(str(path), error.diagnostics, {}, batch, budget)
+    diagnostics = list(program.diagnostics)
+    if program.network is None:
+        diagnostics.append(Diagnostic(code="E201", file=str(path), span=ast.Span(line=1, col=1, end_line=1, end_col=2),
+                                      message="this file defines no network", severity="note" if program.blocks else "error",
+                                      hint="a block library is checked when a network uses it"))
+        return _failed(str(path), diagnostics, program.sources, batch, budget)
+    try:
+        values = _parameters(program, variant, params)
+        declared = _declared_input(program, values)
+    except CompileError as error:
+        diagnostics.append(Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span,
+                                      hint=error.hint))
+        return _failed(str(path), diagnostics, program.sources, batch, budget)
+    input_shape = tuple(shape_override or declared)
+    elaborator = Elaborator(program, values, input_shape, as_printed=input_shape == tuple(declared))
+    graph = elaborator.run()
+    diagnostics += elaborator.diagnostics
+    if elaborator.unchecked:
+        diagnostics.append(Diagnostic(
+            code="N001", severity="note", file=program.file, span=program.input.span if program.input else ast.NO_SPAN,
+            message=f"{elaborator.unchecked} size cells were not checked: they describe the network as printed",
+            hint="they are checked at the declared input with the table values unscaled"))
+    return _summarise(program, graph, variant, values, batch, budget, _dedupe(diagnostics))
+
+
+def _parameters(program: Program, variant: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    network = program.network
+    names = [p.name for p in network.params]
+    from .elaborate import global_env
+
+    env = global_env(program, {})
+    values: dict[str, Any] = {}
+    for param in network.params:
+        if param.default is None:
+            values[param.name] = None
+        else:
+            values[param.name] = evaluate(param.default, env.child(dict(values)))
+    if variant is not None:
+        chosen = program.variants.get(variant)
+        if chosen is None:
+            raise UsageError(f"{program.file} has no variant '{variant}'" + _choices(variant, program.variants))
+        for kwarg in chosen.kwargs:
+            if kwarg.name not in names:
+                raise CompileError("E202", f"variant '{variant}' sets '{kwarg.name}', which {network.name} does not have",
+                                   kwarg.span, hint=did_you_mean(kwarg.name, names))
+            values[kwarg.name] = evaluate(kwarg.value, env.child(dict(values)))
+    for name, value in overrides.items():
+        if name not in names:
+            raise UsageError(f"{network.name} has no parameter '{name}'" + _choices(name, names))
+        if isinstance(value, str) and value.isidentifier():
+            try:  # `--set block=bottleneck`: a name from the file or the op registry
+                value = env.lookup(value, network.span)
+            except CompileError:
+                pass
+        values[name] = value
+    missing = [n for n, v in values.items() if v is None and not any(p.name == n and p.default for p in network.params)]
+    if missing:
+        raise UsageError(f"{network.name} needs a value for {', '.join(missing)} (--set NAME=VALUE)")
+    return values
+
+
+def _choices(word: str, options) -> str:
+    hint = did_you_mean(word, options)
+    listed = ", ".join(sorted(options)) or "none"
+    return f"; {hint}" if hint else f" (it has: {listed})"
+
+
+def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]:
+    if program.input is None:
+        raise CompileError("E205", "the network declares no input size", program.network.span,
+                           hint="add a line such as `input 3 x 224 x 224`")
+    from .elaborate import global_env
+
+    dims = program.input.dims
+    sizes = [evaluate(i, global_env(program, values)) for i in dims.items]
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 1 << 16 for s in sizes):
+        raise CompileError("E209", f"the input size must be whole numbers from 1 to 65536, got {sizes}", dims.span)
+    if any(dims.squared):  # the paper's 224² × 3
+        return (sizes[-1], sizes[0], sizes[0]) if len(sizes) == 2 else tuple(sizes)
+    if len(sizes) != 3:
+        raise CompileError("E209", "the input is C x H x W, like 3 x 224 x 224", dims.span)
+    return tuple(sizes)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen, out = set(), []
+    for d in diagnostics:
+        key = (d.code, d.file, d.span.line, d.span.col, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _failed(path: str, diagnostics, sources, batch: int, budget) -> Report:
+    zero = Memory(input_mb=0, forward_backward_mb=0, params_mb=0, total_mb=0)
+    return Report(network=None, variant=None, parameters={}, input=[], batch=batch, output_shape=[], params=0,
+                  trainable_params=0, buffers=0, macs=0, memory=zero, memory_budget_bytes=budget, max_batch=None,
+                  layers=[], outputs={}, diagnostics=diagnostics, sources=sources)
+
+
+def memory_bytes(graph: Graph, batch: int) -> tuple[int, int, int]:
+    """(input, forward/backward, params) in bytes, torchinfo's way."""
+    layers = [l for l in graph.layers() if not l.aux]
+    input_bytes = batch * prod(graph.input_shape) * BYTES_PER_ELEMENT
+    outputs = sum(2 * batch * prod(l.out_shape) * BYTES_PER_ELEMENT for l in layers if l.param_count > 0)
+    params = sum(l.param_count for l in layers) * BYTES_PER_ELEMENT
+    return input_bytes, outputs, params
+
+
+def max_batch(graph: Graph, budget: int) -> int:
+    """The largest batch whose estimated total (input + forward/backward + params) fits `budget` bytes."""
+    per_input, per_outputs, params = memory_bytes(graph, 1)
+    per_sample = per_input + per_outputs
+    return max(0, (budget - params) // per_sample) if per_sample else 0
+
+
+def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostics) -> Report:
+    layers = graph.layers()
+    last = graph.layer(graph.order[-1]).out_shape if graph.order else graph.input_shape
+    main_out = graph.outputs.get(program.sections[-1].name) if program.sections else None
+    if main_out is not None and main_out in graph.g and graph.g.nodes[main_out].get("layer") is not None:
+        last = graph.layer(main_out).out_shape
+    input_b, fwd_b, params_b = memory_bytes(graph, batch)
+    mb = lambda b: round(b / 1e6, 2)  # noqa: E731 - torchinfo prints megabytes of 10^6 bytes
+    memory = Memory(input_mb=mb(input_b), forward_backward_mb=mb(fwd_b), params_mb=mb(params_b),
+                    total_mb=mb(input_b + fwd_b + params_b))
+    params = sum(l.param_count for l in layers)
+    return Report(
+        network=program.network.name, variant=variant, parameters={k: _plain(v) for k, v in values.items()},
+        input=list(graph.input_shape), batch=batch, output_shape=list(last), params=params, trainable_params=params,
+        buffers=sum(l.buffer_count for l in layers), macs=batch * sum(l.macs for l in layers if not l.aux),
+        memory=memory, memory_budget_bytes=budget, max_batch=max_batch(graph, budget) if budget else None,
+        layers=[LayerReport(name=l.name, op=l.op, file=l.file, line=l.span.line, row_line=l.row.line if l.row else None,
+                            output_shape=list(l.out_shape), params=l.param_count, buffers=l.buffer_count, macs=l.macs,
+                            aux=l.aux) for l in layers],
+        outputs={name: list(graph.shape_of(node)) for name, node in graph.outputs.items()},
+        diagnostics=diagnostics, sources=program.sources)
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Ref) else value

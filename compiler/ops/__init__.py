@@ -1,0 +1,33 @@
+"""The registry of primitive ops: one name, one spec, no silent overwrite."""
+
+from __future__ import annotations
+
+from .activation import ACTIVATIONS
+from .base import MAX_DIM, Attrs, Op, Shape, ShapeError, fmt_shape
+from .conv import Conv
+from .linear import Linear
+from .merge import Add, Concat, Multiply
+from .misc import Dropout, Flatten, Identity, StochasticDepth
+from .norm import BatchNorm, Lrn
+from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
+
+OPS: dict[str, Op] = {}
+
+for _cls in (Conv, BatchNorm, Lrn, *ACTIVATIONS, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
+             Linear, Dropout, StochasticDepth, Identity, Flatten, Add, Concat, Multiply):
+    if _cls.name in OPS:
+        raise RuntimeError(f"op {_cls.name!r} registered twice")
+    OPS[_cls.name] = _cls()
+
+# The paper's other names for the same op.
+ALIASES = {"swish": "silu", "bn": "batchnorm", "fc": "linear"}
+
+CALLABLE = {name for name, op in OPS.items() if op.callable_} | set(ALIASES)
+
+
+def lookup(name: str) -> Op | None:
+    op = OPS.get(ALIASES.get(name, name))
+    return op if op is not None and op.callable_ else None
+
+
+__all__ = ["OPS", "ALIASES", "CALLABLE", "MAX_DIM", "Attrs", "Op", "Shape", "ShapeError", "fmt_shape", "lookup"]

@@ -1,0 +1,95 @@
+"""What every primitive op knows: its parameters (a pydantic model), its output
+shape, its parameter and buffer shapes, and its MACs. The checker reads these;
+the emitters (torch module builder, source template) fill the two slots.
+
+Shapes exclude the batch: (C, H, W) for feature maps, (F,) for vectors.
+
+MAC convention (torchinfo 1.8, which reproduces torchvision's `_ops`): a layer
+that holds parameters costs, per sample, its parameter count times its output
+positions for convolutions (H_out * W_out), and its parameter count once for
+every other layer (linear, batch norm). Layers without parameters cost nothing.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+Shape = tuple[int, ...]
+
+MAX_DIM = 1 << 20  # 1,048,576: no channel count or side length of a real CNN comes near it
+
+
+class ShapeError(Exception):
+    """A user error found while inferring a shape; the caller adds the location."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "E300"):
+        super().__init__(message)
+        self.message, self.hint, self.code = message, hint, code
+
+
+class Attrs(BaseModel):
+    """Base of every op's parameter model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Op:
+    """One primitive. Subclasses set `name`, `Attrs` and override `infer`/`param_shapes`."""
+
+    name: ClassVar[str]
+    Attrs: ClassVar[type[Attrs]] = Attrs
+    doc: ClassVar[str] = ""
+    callable_: ClassVar[bool] = True  # False for add/concat/multiply, made by statements
+    is_conv: ClassVar[bool] = False
+    # Filled by the emission stage: build the torch module, and the source template.
+    torch_module: ClassVar[Callable | None] = None
+    template: ClassVar[str | None] = None
+
+    def infer(self, a, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def param_shapes(self, a, inputs: list[Shape]) -> dict[str, Shape]:
+        """Trainable tensors, in the order torch registers them."""
+        return {}
+
+    def buffer_shapes(self, a, inputs: list[Shape]) -> dict[str, Shape]:
+        return {}
+
+    def macs(self, a, inputs: list[Shape], out: Shape) -> int:
+        params = sum(prod(s) for s in self.param_shapes(a, inputs).values())
+        if self.is_conv:
+            return params * prod(out[1:])
+        return params
+
+
+def need_map(op: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(f"{op} needs a C×H×W feature map, but its input is {fmt_shape(shape)}",
+                         hint="a flatten or linear layer came before it", code="E306")
+    return shape  # type: ignore[return-value]
+
+
+def check_dims(shape: Shape) -> Shape:
+    for d in shape:
+        if d < 1:
+            raise ShapeError(f"the output would be {fmt_shape(shape)}: a size below 1", code="E301",
+                             hint="the input is too small for this kernel and stride")
+        if d > MAX_DIM:
+            raise ShapeError(f"the output would be {fmt_shape(shape)}: a size above the limit of {MAX_DIM:,}",
+                             code="E400")
+    return shape
+
+
+def pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return (int(v[0]), int(v[-1]))
+    return (int(v), int(v))
+
+
+def fmt_shape(shape: Shape) -> str:
+    if len(shape) == 3:
+        return f"{shape[1]}×{shape[2]}×{shape[0]}"
+    return "×".join(str(d) for d in shape) if shape else "a scalar"

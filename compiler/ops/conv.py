@@ -1,0 +1,58 @@
+"""conv: a 2-D convolution (torch.nn.Conv2d)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Attrs, Op, ShapeError, check_dims, need_map, pair
+
+IntPair = int | tuple[int, int]
+
+
+class ConvAttrs(Attrs):
+    out: int = Field(gt=0)
+    k: IntPair
+    stride: IntPair = 1
+    # None: (k - 1) // 2 * dilation on each side, torchvision's ConvNormActivation default
+    padding: IntPair | Literal["same", "valid"] | None = None
+    dilation: IntPair = 1
+    groups: int = Field(default=1, gt=0)
+    bias: bool = True  # torch's default; blocks followed by batchnorm pass bias = false
+
+
+class Conv(Op):
+    name = "conv"
+    Attrs = ConvAttrs
+    is_conv = True
+    doc = "conv(out, k, stride=1, padding=auto, dilation=1, groups=1, bias=true)"
+
+    def padding(self, a: ConvAttrs) -> tuple[int, int]:
+        (kh, kw), (dh, dw) = pair(a.k), pair(a.dilation)
+        if a.padding is None or a.padding == "same":
+            return ((kh - 1) // 2 * dh, (kw - 1) // 2 * dw)
+        if a.padding == "valid":
+            return (0, 0)
+        return pair(a.padding)
+
+    def infer(self, a: ConvAttrs, inputs):
+        c, h, w = need_map("conv", inputs[0])
+        if c % a.groups or a.out % a.groups:
+            raise ShapeError(f"groups={a.groups} must divide both the input channels ({c}) and out ({a.out})",
+                             hint="for a depthwise conv use groups = in.c")
+        if a.padding == "same" and pair(a.stride) != (1, 1):
+            raise ShapeError("padding 'same' needs stride 1", hint="give the padding as a number")
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = pair(a.k), pair(a.stride), pair(a.dilation), self.padding(a)
+        if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+            raise ShapeError("kernel, stride and dilation must be at least 1, padding at least 0", code="E209")
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return check_dims((a.out, ho, wo))
+
+    def param_shapes(self, a: ConvAttrs, inputs):
+        kh, kw = pair(a.k)
+        shapes = {"weight": (a.out, inputs[0][0] // a.groups, kh, kw)}
+        if a.bias:
+            shapes["bias"] = (a.out,)
+        return shapes

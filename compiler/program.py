@@ -1,0 +1,127 @@
+"""Load a .arch file and the files it `use`s into one Program: its blocks,
+constants, network header, variants and sections, with every file's source
+kept for rendering diagnostics.
+
+`use "blocks/mobile.arch"` looks beside the importing file first, then in the
+block library shipped with archc (architectures/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..dsl import ast
+from ..dsl.diagnostics import ArchError, Diagnostic
+from ..dsl.parse import parse
+
+MAX_IMPORTS = 64
+
+
+@dataclass
+class Program:
+    file: str
+    sources: dict[str, str] = field(default_factory=dict)  # file -> text
+    blocks: dict[str, tuple[ast.BlockDef, str]] = field(default_factory=dict)
+    lets: dict[str, tuple[ast.Let, str]] = field(default_factory=dict)
+    network: ast.Network | None = None
+    input: ast.Input | None = None
+    variants: dict[str, ast.Variant] = field(default_factory=dict)
+    sections: list[ast.Section] = field(default_factory=list)
+    modules: dict[str, ast.Module] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def library_dir() -> Path:
+    return Path(str(resources.files("archc.architectures")))
+
+
+def load(path: str | Path, text: str | None = None) -> Program:
+    """Parse `path` (or `text`, named `path`) and everything it uses.
+
+    Raises ArchError on a syntax error (the first one stops the file) or an
+    unreadable file; name clashes are collected in `program.diagnostics`.
+    """
+    path = str(path)
+    program = Program(file=path)
+    _load_file(program, path, text, stack=[], use_span=None)
+    return program
+
+
+def _read(path: str, use: tuple[str, ast.Span] | None) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        span = use[1] if use else ast.NO_SPAN
+        raise ArchError([Diagnostic(code="E206", file=use[0] if use else path, span=span,
+                                    message=f"cannot read {path}: {error.strerror or error}")]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ArchError([Diagnostic(code="E100", file=path, span=ast.Span(line=1, col=1, end_line=1, end_col=2),
+                                    message=f"not UTF-8 text (byte {error.start})")]) from None
+
+
+def _load_file(program: Program, path: str, text: str | None, stack: list[str], use_span) -> None:
+    if text is None:
+        text = _read(path, use_span)
+    program.sources[path] = text
+    module = parse(text, file=path)
+    program.modules[path] = module
+    main = not stack
+    for item in module.items:
+        if item.kind == "use":
+            _use(program, path, item, stack)
+        elif item.kind == "block":
+            _define(program, program.blocks, item.name, item, path, "block")
+        elif item.kind == "let":
+            _define(program, program.lets, item.name, item, path, "constant")
+        elif not main:
+            program.diagnostics.append(Diagnostic(
+                code="E207", file=path, span=item.span,
+                message=f"a used file may define blocks and constants only, not a {item.kind}"))
+        elif item.kind == "network":
+            if program.network is not None:
+                program.diagnostics.append(Diagnostic(code="E204", file=path, span=item.span,
+                                                      message="a second network in one file"))
+            else:
+                program.network = item
+        elif item.kind == "input":
+            program.input = item
+        elif item.kind == "variant":
+            _define(program, program.variants, item.name, item, path, "variant", keep_file=False)
+        elif item.kind == "section":
+            if any(s.name == item.name for s in program.sections):
+                program.diagnostics.append(Diagnostic(code="E204", file=path, span=item.span,
+                                                      message=f"a second section named '{item.name}'"))
+            program.sections.append(item)
+
+
+def _define(program: Program, table: dict, name: str, item, path: str, what: str, keep_file: bool = True) -> None:
+    if name in table:
+        first = table[name][0] if keep_file else table[name]
+        first_file = table[name][1] if keep_file else path
+        program.diagnostics.append(Diagnostic(
+            code="E204", file=path, span=item.span, message=f"{what} '{name}' is defined twice",
+            hint=f"the first definition is at {first_file}:{first.span.line}"))
+        return
+    table[name] = (item, path) if keep_file else item
+
+
+def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
+    here = Path(path).parent / item.path
+    target = here if here.is_file() else library_dir() / item.path
+    if not target.is_file():
+        raise ArchError([Diagnostic(code="E206", file=path, span=item.span, message=f"cannot find '{item.path}'",
+                                    hint=f"looked in {here.parent} and in the block library {library_dir()}")])
+    key = str(target.resolve())
+    if key in stack or str(Path(path).resolve()) == key:
+        program.diagnostics.append(Diagnostic(code="E207", file=path, span=item.span,
+                                              message=f"'{item.path}' uses itself, through " + " -> ".join(stack)))
+        return
+    if key in {str(Path(p).resolve()) for p in program.modules}:
+        return  # already loaded through another `use`
+    if len(program.modules) >= MAX_IMPORTS:
+        raise ArchError([Diagnostic(code="E400", file=path, span=item.span, message="too many used files")])
+    _load_file(program, str(target), None, stack + [str(Path(path).resolve())], (path, item.span))

@@ -1,0 +1,322 @@
+"""Tables: bind each row's cells to a call, the way the paper's columns read.
+
+The header names the columns. Some headings have a role (the operator, the
+input/output size assertions, the repeat count, a resolution, the paper's own
+params/ops figures, labels); every other column binds by name to a parameter
+of the row's block, or to a parameter that lists the heading as an alias
+(`out "#out"`). The operator cell names the block and may add a kernel
+(`3x3`, `k5x5`, `7×7/2` with its stride) and flags (`NBN`). See docs/language.md.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..dsl import ast
+from ..dsl.diagnostics import did_you_mean
+from .evaluate import CompileError, Env, Ref, evaluate
+from .graph import Site, Tensor
+from .ops import MAX_DIM, OPS, fmt_shape
+
+MAX_REPEAT = 10_000
+
+ROLES = {
+    "operator": "op", "op": "op", "operator type": "op", "type": "op", "block": "op",
+    "input": "input", "input size": "input", "in": "input",
+    "output": "output", "output size": "output",
+    "resolution": "resolution", "resolution hxw": "resolution", "input resolution": "resolution",
+    "n": "repeat", "layers": "repeat", "repeat": "repeat", "repeats": "repeat", "x": "repeat",
+    "params": "params", "parameters": "params",
+    "ops": "ops", "macs": "ops", "mult-adds": "ops",
+    "stage": "label", "layer name": "label", "name": "label", "layer": "label", "": "label", "depth": "label",
+}
+
+
+def normalize(heading: str) -> str:
+    text = heading.strip().lower().replace("×", "x").replace("²", "")
+    text = re.sub(r"\s+", " ", text).lstrip("#").strip()
+    return text
+
+
+def _stride_param(names: list[str]) -> str | None:
+    return next((n for n in ("s", "stride") if n in names), None)
+
+
+def _kernel_param(names: list[str]) -> str | None:
+    return next((n for n in ("k", "kernel") if n in names), None)
+
+
+def run_table(el, table: ast.Table, x, env: Env, site, where):
+    headings = [normalize(h.text) for h in table.header]
+    roles = [ROLES.get(h, "param") for h in headings]
+    if "op" not in roles:
+        raise CompileError("E203", "this table has no operator column", table.header[0].span,
+                           hint="name one column 'operator' (or 'op', 'type', 'block')")
+    where_map = {k.name: k for k in where}
+    resolutions = _resolutions(table, roles, env)
+    for index, row in enumerate(table.rows):
+        cells = row.cells
+        if len(cells) != len(headings):
+            el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
+            continue
+        row_site = Site(site.file, site.scope + (str(index),), row.span)
+        try:
+            x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions)
+        except CompileError as error:
+            el.report(error, site.file)
+            x = None
+    return x
+
+
+def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, resolutions):
+    cells = row.cells
+    op_cell = cells[roles.index("op")]
+    callee, extras = _operator(op_cell, env)
+    kwargs = resolve_extras(el, callee, extras)
+    names = _param_names(el, callee)
+    aliases = _aliases(el, callee)
+    repeat = 1
+    for heading, role, cell, label in zip(headings, roles, cells, table.header):
+        if role != "param" and role != "repeat" or cell.state in ("absent", "empty"):
+            continue
+        value = True if cell.state == "check" else _value(cell, env)
+        if role == "repeat":
+            repeat = _transform(el, where_map, [heading, "repeat"], value, env, cell)
+            continue
+        target = heading if heading in names else aliases.get(heading)
+        if target is None and heading in ("s", "stride"):
+            target = _stride_param(names)
+        elif target is None and heading in ("k", "kernel", "kernel size"):
+            target = _kernel_param(names)
+        if target is None:
+            raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
+                               hint=did_you_mean(heading, names) or f"its parameters: {', '.join(names)}")
+        kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
+        raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
+                           f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
+                           cells[roles.index("repeat")].span)
+    stride = _stride_param(names)
+    if resolutions and stride and stride not in kwargs:
+        kwargs[stride] = _derived_stride(resolutions, index, cells[roles.index("resolution")])
+    if x is None:
+        x = _resync(el, cells, roles, site)
+        if x is None:
+            return None
+    _assert_size(el, cells, roles, "input", x, "input")
+    _assert_size(el, cells, roles, "resolution", x, "input")
+    first_layer = len(el.graph.order)
+    for r in range(repeat):
+        call_kwargs = dict(kwargs)
+        if r > 0 and stride in call_kwargs:
+            call_kwargs[stride] = 1  # only the first repeat strides
+        rep_site = Site(site.file, site.scope + ((str(r),) if repeat > 1 else ()), site.row)
+        x = el.invoke(callee, [], call_kwargs, x, rep_site, op_cell.span)
+        if x is None:
+            return None
+    if repeat:
+        _assert_size(el, cells, roles, "output", x, "output")
+        _assert_paper_figures(el, cells, roles, el.graph.layers()[first_layer:])
+    return x
+
+
+def _operator(cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
+    atoms = [a for part in cell.parts for a in part]
+    if cell.state != "value" or not atoms:
+        raise CompileError("E201", "the operator cell is empty", cell.span)
+    head = atoms[0]
+    if head.kind not in ("name", "call"):
+        raise CompileError("E201", "the operator cell must start with a block or op name", head.span)
+    callee = evaluate(head, env) if head.kind == "call" else _lookup_op(head, env)
+    if not isinstance(callee, Ref):
+        raise CompileError("E201", f"'{head.id if head.kind == 'name' else head.func}' is not an op or a block", head.span)
+    return callee, _operator_extras(atoms[1:])
+
+
+def _lookup_op(head: ast.Name, env: Env):
+    try:
+        return env.callable(head.id, head.span)
+    except CompileError as error:
+        error.code, error.message = "E201", f"unknown operator '{head.id}'"
+        raise
+
+
+def _operator_extras(atoms) -> dict:
+    # Keys are resolved against the callee's parameters by resolve_extras:
+    # '@k' a kernel, '@s' a stride, '@WORD' a flag.
+    kwargs: dict = {}
+    for atom in atoms:
+        if atom.kind == "dims":
+            sizes = [int(i.value) for i in atom.items]
+            kwargs["@k"] = (atom, sizes[0] if len(set(sizes)) == 1 else tuple(sizes[:2]))
+            if atom.stride is not None:
+                kwargs["@s"] = (atom, int(atom.stride.value))
+        elif atom.kind == "kernel":
+            kwargs["@k"] = (atom, atom.size[0] if len(set(atom.size)) == 1 else tuple(atom.size[:2]))
+        elif atom.kind == "name":
+            kwargs["@" + atom.id] = (atom, True)
+        else:
+            raise CompileError("E201", "an operator cell holds a name, a kernel size like 3x3 and flags", atom.span)
+    return kwargs
+
+
+def _param_names(el, callee: Ref) -> list[str]:
+    if callee.kind == "op":
+        return list(OPS[callee.name].Attrs.model_fields)
+    return [p.name for p in el.program.blocks[callee.name][0].params]
+
+
+def _aliases(el, callee: Ref) -> dict[str, str]:
+    if callee.kind == "op":
+        return {}
+    return {normalize(a): p.name for p in el.program.blocks[callee.name][0].params for a in p.aliases}
+
+
+def _value(cell: ast.Cell, env: Env):
+    atoms = [a for part in cell.parts for a in part]
+    if len(cell.parts) != 1 or len(atoms) != 1:
+        raise CompileError("E209", "this cell should hold one value", cell.span)
+    atom = atoms[0]
+    if atom.kind == "dims":
+        sizes = tuple(int(i.value) for i in atom.items)
+        return sizes[0] if len(set(sizes)) == 1 else sizes
+    return evaluate(atom, env)
+
+
+def _transform(el, where_map, keys, value, env: Env, cell):
+    for key in keys:
+        if key in where_map:
+            new = evaluate(where_map[key].value, env.child({key: value}))
+            if new != value:
+                el.as_printed = False  # the size columns describe the network as printed
+            return new
+    return value
+
+
+def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
+    """Turn the operator cell's `@k`, `@s` and `@FLAG` entries into parameters of the callee."""
+    names = _param_names(el, callee)
+    aliases = _aliases(el, callee)
+    out = {}
+    for key, item in kwargs.items():
+        if not key.startswith("@"):
+            out[key] = item
+            continue
+        atom, value = item
+        word = key[1:]
+        target = {"k": _kernel_param(names), "s": _stride_param(names)}.get(word) if word in ("k", "s") else (
+            aliases.get(normalize(word)) or (word if word in names else None))
+        if target is None:
+            what = {"k": "a kernel size", "s": "a stride"}.get(word, f"the flag '{word}'")
+            raise CompileError("E203", f"'{callee.name}' takes no {what}", atom.span,
+                               hint=f"its parameters: {', '.join(names)}")
+        out[target] = value
+    return out
+
+
+def _resolutions(table: ast.Table, roles: list[str], env: Env) -> list[int] | None:
+    if "resolution" not in roles:
+        return None
+    column = roles.index("resolution")
+    values = []
+    for row in table.rows:
+        cell = row.cells[column] if column < len(row.cells) else None
+        value = _value(cell, env) if cell is not None and cell.state == "value" else None
+        values.append(value[0] if isinstance(value, tuple) else value)
+    return values
+
+
+def _derived_stride(resolutions, index: int, cell) -> int:
+    here = resolutions[index]
+    after = next((r for r in resolutions[index + 1:] if r is not None), here)
+    if not isinstance(here, int) or not isinstance(after, int) or after <= 0 or here % after:
+        raise CompileError("E209", f"cannot derive a stride from resolution {here} followed by {after}", cell.span)
+    return here // after
+
+
+def _expected(cell: ast.Cell, env: Env) -> tuple:
+    """A size cell as (C, H, W), None where the cell does not say: 224² × 3, 56×56, 1024."""
+    atoms = [a for part in cell.parts for a in part]
+    atom = atoms[0] if len(atoms) == 1 else None
+    if atom is not None and atom.kind == "dims":
+        n = [evaluate(i, env) for i in atom.items]
+        sq = atom.squared
+        if len(n) == 2 and sq[0]:
+            return (n[1], n[0], n[0])
+        if len(n) == 1 and sq[0]:
+            return (None, n[0], n[0])
+        if len(n) == 3:
+            return (n[2], n[0], n[1])
+        if len(n) == 2:
+            return (None, n[0], n[1])
+    if atom is not None:
+        value = evaluate(atom, env)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, None, None)
+    raise CompileError("E209", "a size cell reads like 224² × 3, 112 × 112 × 64, 56×56 or 1024", cell.span)
+
+
+def _assert_size(el, cells, roles, role: str, x, what: str) -> None:
+    if role not in roles or cells[roles.index(role)].state != "value":
+        return
+    if not el.as_printed:
+        el.unchecked += 1
+        return
+    cell = cells[roles.index(role)]
+    expected = _expected(cell, el.globals)
+    actual = tuple(x.shape) if len(x.shape) == 3 else (x.shape[0], 1, 1)
+    if any(e is not None and e != a for e, a in zip(expected, actual)):
+        shown = "×".join("?" if e is None else str(e) for e in (expected[1], expected[2], expected[0]))
+        raise CompileError("E302", f"the table says the {what} is {shown}, but it is {fmt_shape(x.shape)}", cell.span,
+                           hint="a row above produces a different size than its table states")
+
+
+def _resync(el, cells, roles, site):
+    """After an error, take the row's stated input size and go on from there."""
+    if "input" not in roles or cells[roles.index("input")].state != "value":
+        return None
+    try:
+        c, h, w = _expected(cells[roles.index("input")], el.globals)
+    except CompileError:
+        return None
+    if c is None or h is None or w is None or max(c, h, w) > MAX_DIM:
+        return None
+    name = ".".join(site.scope) + ".resync"
+    shape = (c,) if h == w == 1 else (c, h, w)  # a 1×1 row after a pool is, in practice, a vector
+    el.graph.placeholders[name] = shape
+    return Tensor(name, shape)
+
+
+def _assert_paper_figures(el, cells, roles, layers) -> None:
+    for role, actual in (("params", sum(l.param_count for l in layers)), ("ops", sum(l.macs for l in layers))):
+        if role not in roles or cells[roles.index(role)].state != "value":
+            continue
+        cell = cells[roles.index(role)]
+        printed, tolerance = _paper_number(cell)
+        if abs(actual - printed) > tolerance:
+            raise CompileError("E305", f"the table says {role} {_cell_text(cell)}, but this row has {actual:,}", cell.span,
+                               hint="figures are compared to the paper's rounding")
+
+
+_SCALE = {"k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}
+
+
+def _paper_number(cell: ast.Cell) -> tuple[float, float]:
+    """`2.7K` -> (2700, 50): the value and half a unit of its last printed digit."""
+    atoms = [a for part in cell.parts for a in part]
+    if not atoms or atoms[0].kind != "num" or len(atoms) > 2 or (len(atoms) == 2 and atoms[1].kind != "name"):
+        raise CompileError("E209", "a params/ops cell reads like 2.7K, 112K or 34M", cell.span)
+    scale = _SCALE.get(atoms[1].id.lower(), None) if len(atoms) == 2 else 1.0
+    if scale is None:
+        raise CompileError("E209", f"unknown unit '{atoms[1].id}'", atoms[1].span, hint="use K, M or G")
+    text = atoms[0].text
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return atoms[0].value * scale, 0.5 * 10 ** (-decimals) * scale
+
+
+def _cell_text(cell: ast.Cell) -> str:
+    atoms = [a for part in cell.parts for a in part]
+    return "".join(getattr(a, "text", getattr(a, "id", "")) for a in atoms)
+
+
+__all__ = ["run_table", "normalize", "ROLES", "MAX_REPEAT"]

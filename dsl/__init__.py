@@ -1,0 +1,1 @@
+"""Stage 2: parse .arch text into a typed, span-carrying AST; diagnostics."""

@@ -1,0 +1,85 @@
+"""Diagnostics are data first (code, message, span, hint), rendered second.
+
+    >>> from archc.dsl.ast import Span
+    >>> d = Diagnostic(code="E201", message="unknown operator 'bnek'", file="a.arch",
+    ...                span=Span(line=2, col=5, end_line=2, end_col=9), hint="did you mean 'bneck'?")
+    >>> print(d.render("x = 1\\n  | bnek |\\n").splitlines()[0])
+    a.arch:2:5: error[E201]: unknown operator 'bnek'
+
+Codes: E1xx syntax, E2xx names and arguments, E3xx shapes and assertions,
+E4xx limits (see docs/language.md, "Diagnostics").
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .ast import NO_SPAN, Span
+
+
+class Diagnostic(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str
+    message: str
+    severity: Literal["error", "warning", "note"] = "error"
+    file: str = "<input>"
+    span: Span = NO_SPAN
+    hint: str | None = None
+
+    def render(self, source: str | None) -> str:
+        """`file:line:col: error[CODE]: message`, the source line, a caret, the hint."""
+        head = f"{self.file}:{self.span.line}:{self.span.col}: {self.severity}[{self.code}]: {self.message}"
+        lines = [head]
+        text = _source_line(source, self.span.line)
+        if text is not None:
+            number = str(self.span.line)
+            pad = " " * len(number)
+            width = self.span.end_col - self.span.col if self.span.end_line == self.span.line else len(text)
+            width = max(1, min(width, len(text) - self.span.col + 2))
+            lines.append(f"{pad} |")
+            lines.append(f"{number} | {text}")
+            lines.append(f"{pad} | {' ' * (self.span.col - 1)}{'^' * width}")
+        if self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.file,
+            "line": self.span.line,
+            "col": self.span.col,
+            "hint": self.hint,
+        }
+
+
+class ArchError(Exception):
+    """Raised by a stage that cannot go on; carries its diagnostics."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def _source_line(source: str | None, line: int) -> str | None:
+    if source is None or line < 1:
+        return None
+    lines = source.splitlines()
+    if line > len(lines):
+        return None
+    return lines[line - 1].replace("\t", " ")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or None."""
+    pool = sorted(set(candidates))
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in pool}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,359 @@
+"""Parse .arch text into the typed AST (dsl/ast.py).
+
+    >>> module = parse("let width = 1.0\\n")
+    >>> module.items[0].name, module.items[0].value.value
+    ('width', 1.0)
+
+The grammar is grammar/arch.lark; this module builds lark's LALR parser once,
+turns indentation into _INDENT/_DEDENT, and has one transformer method per
+rule. A syntax error raises ArchError with one located diagnostic.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from . import ast
+from .diagnostics import ArchError, Diagnostic
+
+MAX_SOURCE_LINES = 20_000  # a paper table has tens of rows; a million-row file is an error, not a wait
+MAX_SOURCE_CHARS = 2_000_000
+
+
+class _ArchIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR"]
+    CLOSE_PAREN_types = ["RPAR"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def handle_NL(self, token):
+        # Comments live inside _NL tokens (see the grammar); keep them for `archc fmt`.
+        _comments.extend(_comments_in(token))
+        yield from super().handle_NL(token)
+
+
+def _comments_in(token: Token) -> list[ast.Comment]:
+    found, line, col = [], token.line, token.column
+    text = str(token)
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\n":
+            line, col, i = line + 1, 1, i + 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            body = text[i:end].rstrip()
+            found.append(ast.Comment(text=body, span=ast.Span(line=line, col=col, end_line=line, end_col=col + len(body))))
+            col, i = col + (end - i), end
+        else:
+            col, i = col + 1, i + 1
+    return found
+
+
+_comments: list[ast.Comment] = []
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("archc.grammar").joinpath("arch.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        postlex=_ArchIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def parse(text: str, file: str = "<input>") -> ast.Module:
+    """Parse a whole file. Raises ArchError(diagnostics) on a syntax error."""
+    _check_size(text, file)
+    if not text.endswith("\n"):
+        text += "\n"
+    _comments.clear()
+    try:
+        tree = _parser().parse(text)
+        module = _ToAst().transform(tree)
+    except UnexpectedInput as error:
+        raise ArchError([_syntax_diagnostic(error, text, file)]) from None
+    except DedentError as error:
+        line = _dedent_line(text, error)
+        raise ArchError([Diagnostic(code="E101", file=file, span=_line_span(line),
+                                    message="this line's indentation matches no enclosing block",
+                                    hint="indent it like the statements around it")]) from None
+    except (RecursionError, VisitError) as error:
+        if isinstance(error, VisitError) and isinstance(error.orig_exc, ArchError):
+            raise error.orig_exc from None
+        if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
+            raise
+        raise ArchError([Diagnostic(code="E400", file=file, span=_line_span(1),
+                                    message="the file nests too deeply to compile")]) from None
+    return module.model_copy(update={"comments": list(_comments)})
+
+
+def _check_size(text: str, file: str) -> None:
+    if len(text) > MAX_SOURCE_CHARS or text.count("\n") > MAX_SOURCE_LINES:
+        line = min(text.count("\n", 0, MAX_SOURCE_CHARS) + 1, MAX_SOURCE_LINES + 1)
+        raise ArchError([Diagnostic(
+            code="E102", file=file, span=_line_span(line),
+            message=f"file too large: more than {MAX_SOURCE_LINES:,} lines or {MAX_SOURCE_CHARS:,} characters",
+            hint="a network table has tens of rows; generate repeats with a repeat column instead")])
+
+
+_FRIENDLY = {
+    "_NL": "end of line", "_INDENT": "an indented body", "_DEDENT": "end of the indented body",
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "DIMS": "a size like 3x3",
+    "LPAR": "'('", "RPAR": "')'", "COLON": "':'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'",
+    "HEADING": "a column heading", "$END": "end of file",
+}
+
+
+def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line, col = max(error.line, 1), max(error.column, 1)
+    expected = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or [])
+    wanted = ", ".join(dict.fromkeys(_FRIENDLY.get(e, _describe_terminal(e)) for e in expected[:8]))
+    if isinstance(error, UnexpectedCharacters):
+        got = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "end of file"
+        message = f"unexpected character {got!r}"
+        hint = "a comment starts with '# ' (a '#' then a space)" if got == "#" else None
+    elif isinstance(error, UnexpectedEOF):
+        message = "unexpected end of file"
+        hint = f"expected {wanted}" if wanted else None
+    else:
+        token = error.token  # type: ignore[attr-defined]
+        shown = _FRIENDLY.get(token.type, repr(str(token))) if token.type.startswith("_") or token.type == "$END" else repr(str(token))
+        message = f"unexpected {shown}"
+        hint = f"expected {wanted}" if wanted else None
+        if isinstance(error, UnexpectedToken) and token.type in ("_NL", "$END") and token.line:
+            line, col = token.line, token.column
+    return Diagnostic(code="E100", file=file, message=message, hint=hint,
+                      span=ast.Span(line=line, col=col, end_line=line, end_col=col + 1))
+
+
+def _describe_terminal(name: str) -> str:
+    pattern = _parser().get_terminal(name).pattern if name in {t.name for t in _parser().terminals} else None
+    if pattern is not None and pattern.type == "str":
+        return repr(pattern.value)
+    return name.lower()
+
+
+def _dedent_line(text: str, error: DedentError) -> int:
+    match = re.search(r"line (\d+)", str(error))
+    return int(match.group(1)) if match else 1
+
+
+def _line_span(line: int) -> ast.Span:
+    return ast.Span(line=line, col=1, end_line=line, end_col=2)
+
+
+def _token_span(token: Token) -> ast.Span:
+    return ast.Span(line=token.line, col=token.column, end_line=token.end_line, end_col=token.end_column)
+
+
+def _span(meta) -> ast.Span:
+    if getattr(meta, "empty", True):
+        return ast.NO_SPAN
+    return ast.Span(line=meta.line, col=meta.column, end_line=meta.end_line, end_col=meta.end_column)
+
+
+def _number(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """One method per rule of grammar/arch.lark."""
+
+    # ------------------------------------------------------------- top level
+    def start(self, meta, items):
+        return ast.Module(items=[i for i in items if i is not None], span=_span(meta))
+
+    def use(self, meta, c):
+        return ast.Use(path=c[0][1:-1], span=_span(meta))
+
+    def let(self, meta, c):
+        return ast.Let(name=str(c[0]), value=c[1], span=_span(meta))
+
+    def block(self, meta, c):
+        return ast.BlockDef(name=str(c[0]), params=c[1] or [], body=c[2], span=_span(meta))
+
+    def network(self, meta, c):
+        return ast.Network(name=str(c[0]), params=c[1] or [], span=_span(meta))
+
+    def input(self, meta, c):
+        return ast.Input(dims=c[0], span=_span(meta))
+
+    def variant(self, meta, c):
+        return ast.Variant(name=str(c[0]), kwargs=c[1] or [], span=_span(meta))
+
+    def section(self, meta, c):
+        return ast.Section(name=str(c[0]), where=c[1] or [], body=c[2], span=_span(meta))
+
+    def params(self, meta, c):
+        return list(c)
+
+    def param(self, meta, c):
+        name, *aliases, default = c
+        return ast.Param(name=str(name), aliases=[a[1:-1] for a in aliases], default=default, span=_span(meta))
+
+    # ------------------------------------------------------------ statements
+    def body(self, meta, c):
+        return list(c)
+
+    def inline_body(self, meta, c):
+        return list(c)
+
+    def call_stmt(self, meta, c):
+        return ast.CallStmt(call=c[0], span=_span(meta))
+
+    def if_stmt(self, meta, c):
+        return ast.If(cond=c[0], then=c[1], other=c[2] or [], span=_span(meta))
+
+    def residual(self, meta, c):
+        kwargs, cond, body, shortcut = c
+        return ast.Residual(kwargs=kwargs or [], cond=cond, body=body, shortcut=shortcut, span=_span(meta))
+
+    def shortcut(self, meta, c):
+        return ast.Shortcut(cond=c[0], body=c[1], span=_span(meta))
+
+    def concat(self, meta, c):
+        return ast.Concat(branches=list(c), span=_span(meta))
+
+    def branch(self, meta, c):
+        return ast.Branch(body=c[0], span=_span(meta))
+
+    def multiply(self, meta, c):
+        return ast.Multiply(body=c[0], span=_span(meta))
+
+    def output(self, meta, c):
+        return ast.Output(name=str(c[0]), span=_span(meta))
+
+    def aux(self, meta, c):
+        return ast.Aux(name=str(c[0]), call=c[1], cond=c[2], span=_span(meta))
+
+    # ---------------------------------------------------------------- tables
+    def table(self, meta, c):
+        return ast.Table(header=c[0], rows=list(c[1:]), span=_span(meta))
+
+    def header(self, meta, c):
+        span = _span(meta)
+        return [ast.Heading(text=str(t).strip(), span=_token_span(t)) if t is not None else ast.Heading(text="", span=span)
+                for t in c]
+
+    def row(self, meta, c):
+        return ast.Row(cells=list(c), span=_span(meta))
+
+    def cell(self, meta, c):
+        return ast.Cell(parts=list(c), span=_span(meta))
+
+    def absent_cell(self, meta, c):
+        return ast.Cell(state="absent", span=_token_span(c[0]))
+
+    def check_cell(self, meta, c):
+        return ast.Cell(state="check", span=_token_span(c[0]))
+
+    def empty_cell(self, meta, c):
+        return ast.Cell(state="empty", span=_span(meta))
+
+    def cell_part(self, meta, c):
+        return list(c)
+
+    def kernel(self, meta, c):
+        sizes = [int(n) for n in re.findall(r"\d+", str(c[0]))]
+        return ast.Kernel(size=sizes, span=_token_span(c[0]))
+
+    def dims(self, meta, c):
+        # The DIMS token (`224² × 3`, `7×7/2`) is split into its numbers here.
+        token = c[0]
+        text, _, stride = str(token).partition("/")
+        items, squared = [], []
+        for number in re.findall(r"\d+²?", text):
+            items.append(ast.Num(value=int(number.rstrip("²")), text=number.rstrip("²"), span=_token_span(token)))
+            squared.append(number.endswith("²"))
+        stride_num = ast.Num(value=int(stride.strip()), text=stride.strip(), span=_token_span(token)) if stride else None
+        return ast.Dims(items=items, squared=squared, stride=stride_num, span=_token_span(token))
+
+    def dims_expr(self, meta, c):
+        return ast.Dims(items=list(c), squared=[False] * len(c), span=_span(meta))
+
+    # ----------------------------------------------------------- expressions
+    def ifexp(self, meta, c):
+        return ast.IfExp(then=c[0], cond=c[1], other=c[2], span=_span(meta))
+
+    def or_(self, meta, c):
+        return ast.BoolOp(op="or", values=list(c), span=_span(meta))
+
+    def and_(self, meta, c):
+        return ast.BoolOp(op="and", values=list(c), span=_span(meta))
+
+    def not_(self, meta, c):
+        return ast.Not(operand=c[0], span=_span(meta))
+
+    def compare(self, meta, c):
+        return ast.Compare(left=c[0], op=str(c[1]), right=c[2], span=_span(meta))
+
+    def arith(self, meta, c):
+        left = c[0]
+        for op, right in zip(c[1::2], c[2::2]):
+            span = ast.Span(line=left.span.line, col=left.span.col, end_line=right.span.end_line, end_col=right.span.end_col)
+            left = ast.BinOp(op=str(op), left=left, right=right, span=span)
+        return left
+
+    def neg(self, meta, c):
+        return ast.Neg(operand=c[-1], span=_span(meta))
+
+    def number(self, meta, c):
+        return ast.Num(value=_number(str(c[0])), text=str(c[0]), span=_token_span(c[0]))
+
+    def true(self, meta, c):
+        return ast.Bool(value=True, span=_span(meta))
+
+    def false(self, meta, c):
+        return ast.Bool(value=False, span=_span(meta))
+
+    def none(self, meta, c):
+        return ast.NoneLit(span=_span(meta))
+
+    def string(self, meta, c):
+        return ast.Str(value=str(c[0])[1:-1], span=_token_span(c[0]))
+
+    def name(self, meta, c):
+        return ast.Name(id=str(c[0]), span=_token_span(c[0]))
+
+    def attr(self, meta, c):
+        return ast.Attr(obj=str(c[0]), attr=str(c[1]), span=_span(meta))
+
+    def call(self, meta, c):
+        items = c[1] or []
+        seen_kwarg = None
+        for item in items:
+            if isinstance(item, ast.Kwarg):
+                seen_kwarg = item
+            elif seen_kwarg is not None:
+                raise ArchError([Diagnostic(code="E100", span=item.span, message="a positional argument follows a named one",
+                                            hint=f"put it before '{seen_kwarg.name} = ...'")])
+        args = [a for a in items if not isinstance(a, ast.Kwarg)]
+        kwargs = [a for a in items if isinstance(a, ast.Kwarg)]
+        return ast.Call(func=str(c[0]), args=args, kwargs=kwargs, span=_span(meta))
+
+    def args(self, meta, c):
+        return list(c)
+
+    def kwarg(self, meta, c):
+        return ast.Kwarg(name=str(c[0]), value=c[1], span=_span(meta))
+
+    kwarg_item = kwarg
+
+    def kwargs(self, meta, c):
+        return list(c)

@@ -1,0 +1,1 @@
+"""Stage 1: the one grammar of the .arch language (arch.lark)."""

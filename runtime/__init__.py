@@ -1,0 +1,1 @@
+"""Stage 4: the shared trainer and data (the trainer issue fills this package)."""
