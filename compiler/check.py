@@ -40,6 +40,7 @@ class LayerReport(BaseModel):
     op: str
     file: str
     line: int
+    row_file: str | None
     row_line: int | None
     output_shape: list[int]
     params: int
@@ -257,7 +258,8 @@ def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostic
         input=list(graph.input_shape), batch=batch, output_shape=list(last), params=params, trainable_params=params,
         buffers=sum(l.buffer_count for l in layers), macs=batch * sum(l.macs for l in layers if not l.aux),
         memory=memory, memory_budget_bytes=budget, max_batch=max_batch(graph, budget) if budget else None,
-        layers=[LayerReport(name=l.name, op=l.op, file=l.file, line=l.span.line, row_line=l.row.line if l.row else None,
+        layers=[LayerReport(name=l.name, op=l.op, file=l.file, line=l.span.line, row_file=l.row_file or None,
+                            row_line=l.row.line if l.row else None,
                             output_shape=list(l.out_shape), params=l.param_count, buffers=l.buffer_count, macs=l.macs,
                             aux=l.aux) for l in layers],
         outputs={name: list(graph.shape_of(node)) for name, node in graph.outputs.items()},

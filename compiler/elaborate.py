@@ -64,7 +64,7 @@ class Elaborator:
 
     def stmts(self, body: list, x: Tensor | None, env: Env, site: Site, where=()) -> Tensor | None:
         for index, stmt in enumerate(body):
-            inner = Site(site.file, site.scope + (str(index),), site.row)
+            inner = Site(site.file, site.scope + (str(index),), site.row, site.row_file)
             try:
                 x = self.stmt(stmt, x, env, inner, where)
             except CompileError as error:
@@ -91,7 +91,7 @@ class Elaborator:
         if kind == "residual":
             return self.residual(stmt, x, env, site)
         if kind == "concat":
-            outs = [self.stmts(b.body, x, env, Site(site.file, site.scope + (str(i),), site.row))
+            outs = [self.stmts(b.body, x, env, Site(site.file, site.scope + (str(i),), site.row, site.row_file))
                     for i, b in enumerate(stmt.branches)]
             if any(o is None for o in outs):
                 return None
@@ -100,7 +100,7 @@ class Elaborator:
             gate = self.stmts(stmt.body, x, env, site)
             if gate is None:
                 return None
-            return self.add_layer("multiply", None, [x.name, gate.name], Site(site.file, site.scope + ("mul",), site.row),
+            return self.add_layer("multiply", None, [x.name, gate.name], Site(site.file, site.scope + ("mul",), site.row, site.row_file),
                                   stmt.span)
         if kind == "output":
             self.graph.outputs[stmt.name] = x.name
@@ -109,7 +109,7 @@ class Elaborator:
             if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
                 was, self.aux = self.aux, True
                 try:
-                    head = self.call_stmt(stmt.call, x, env, Site(site.file, (stmt.name,), site.row))
+                    head = self.call_stmt(stmt.call, x, env, Site(site.file, (stmt.name,), site.row, site.row_file))
                 finally:
                     self.aux = was
                 if head is not None:
@@ -119,14 +119,14 @@ class Elaborator:
 
     def residual(self, stmt: ast.Residual, x: Tensor, env: Env, site: Site) -> Tensor | None:
         active = stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span)
-        body_site = Site(site.file, site.scope + ("body",), site.row) if active else site
+        body_site = Site(site.file, site.scope + ("body",), site.row, site.row_file) if active else site
         y = self.stmts(stmt.body, x, env, body_site)
         if not active or y is None:
             return y
         skip = x
         short = stmt.shortcut
         if short is not None and (short.cond is None or truth(evaluate(short.cond, env), short.cond.span)):
-            skip = self.stmts(short.body, x, env, Site(site.file, site.scope + ("shortcut",), site.row))
+            skip = self.stmts(short.body, x, env, Site(site.file, site.scope + ("shortcut",), site.row, site.row_file))
             if skip is None:
                 return None
         options = {k.name: evaluate(k.value, env) for k in stmt.kwargs}
@@ -136,9 +136,9 @@ class Elaborator:
                                hint="its one option is stochastic_depth = p")
         p = options.get("stochastic_depth")
         if p:
-            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, Site(site.file, site.scope + ("drop",), site.row),
+            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, Site(site.file, site.scope + ("drop",), site.row, site.row_file),
                             stmt.span)
-        return self.add_layer("add", None, [y.name, skip.name], Site(site.file, site.scope + ("add",), site.row), stmt.span)
+        return self.add_layer("add", None, [y.name, skip.name], Site(site.file, site.scope + ("add",), site.row, site.row_file), stmt.span)
 
     # ----------------------------------------------------------------- calls
     def call_stmt(self, call: ast.Call, x: Tensor, env: Env, site: Site) -> Tensor | None:
@@ -187,7 +187,7 @@ class Elaborator:
                     local.values[param.name] = evaluate(param.default, local)
                 else:
                     raise CompileError("E205", f"{name} needs a value for '{param.name}'", span)
-            return self.stmts(definition.body, x, local, Site(file, site.scope, site.row))
+            return self.stmts(definition.body, x, local, Site(file, site.scope, site.row, site.row_file))
         except CompileError as error:
             if error.span is span:
                 raise
@@ -210,7 +210,7 @@ class Elaborator:
         name = ".".join(site.scope)
         layer = Layer(name=name, op=op_name, attrs=attrs, inputs=inputs, in_shapes=in_shapes, out_shape=out,
                       params=op.param_shapes(attrs, in_shapes), buffers=op.buffer_shapes(attrs, in_shapes),
-                      macs=0, file=site.file, span=span, row=site.row, aux=self.aux)
+                      macs=0, file=site.file, span=span, row=site.row, row_file=site.row_file, aux=self.aux)
         layer.macs = op.macs(attrs, in_shapes, out)
         self.graph.add(layer)
         return Tensor(name, out)

@@ -29,6 +29,7 @@ class Layer:
     file: str = ""
     span: Span = NO_SPAN
     row: Span | None = None  # the table row it came from, if any
+    row_file: str = ""
     aux: bool = False  # on a training-only branch (auxiliary head)
 
     @property
@@ -59,6 +60,7 @@ class Site:
     file: str
     scope: tuple[str, ...]
     row: Span | None = None
+    row_file: str = ""
 
 
 @dataclass

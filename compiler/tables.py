@@ -59,7 +59,7 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
         if len(cells) != len(headings):
             el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
             continue
-        row_site = Site(site.file, site.scope + (str(index),), row.span)
+        row_site = Site(site.file, site.scope + (str(index),), row.span, site.file)
         try:
             x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions)
         except CompileError as error:
@@ -110,7 +110,7 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         call_kwargs = dict(kwargs)
         if r > 0 and stride in call_kwargs:
             call_kwargs[stride] = 1  # only the first repeat strides
-        rep_site = Site(site.file, site.scope + ((str(r),) if repeat > 1 else ()), site.row)
+        rep_site = Site(site.file, site.scope + ((str(r),) if repeat > 1 else ()), site.row, site.row_file)
         x = el.invoke(callee, [], call_kwargs, x, rep_site, op_cell.span)
         if x is None:
             return None

@@ -122,6 +122,7 @@ class Dims(Node):
     items: list[Expr]
     squared: list[bool]
     stride: Expr | None = None
+    text: str | None = None  # as written, when it was one token
 
 
 class Kernel(Node):
@@ -129,6 +130,7 @@ class Kernel(Node):
 
     kind: Literal["kernel"] = "kernel"
     size: list[int]
+    text: str
 
 
 Expr = Annotated[

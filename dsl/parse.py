@@ -271,7 +271,7 @@ class _ToAst(Transformer):
 
     def kernel(self, meta, c):
         sizes = [int(n) for n in re.findall(r"\d+", str(c[0]))]
-        return ast.Kernel(size=sizes, span=_token_span(c[0]))
+        return ast.Kernel(size=sizes, text=str(c[0]), span=_token_span(c[0]))
 
     def dims(self, meta, c):
         # The DIMS token (`224² × 3`, `7×7/2`) is split into its numbers here.
@@ -282,7 +282,8 @@ class _ToAst(Transformer):
             items.append(ast.Num(value=int(number.rstrip("²")), text=number.rstrip("²"), span=_token_span(token)))
             squared.append(number.endswith("²"))
         stride_num = ast.Num(value=int(stride.strip()), text=stride.strip(), span=_token_span(token)) if stride else None
-        return ast.Dims(items=items, squared=squared, stride=stride_num, span=_token_span(token))
+        return ast.Dims(items=items, squared=squared, stride=stride_num, text=" ".join(str(token).split()),
+                        span=_token_span(token))
 
     def dims_expr(self, meta, c):
         return ast.Dims(items=list(c), squared=[False] * len(c), span=_span(meta))

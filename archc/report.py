@@ -1,0 +1,61 @@
+"""Human output of `archc check`: diagnostics, then each table row with the
+layers under it, then totals and memory (rich tables)."""
+
+from __future__ import annotations
+
+import sys
+
+from .compiler.check import Report
+
+
+def _shape(shape: list[int]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def print_report(report: Report, file=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(file=file or sys.stdout, highlight=False, width=140)
+    err = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
+    for diagnostic in report.diagnostics:
+        err.print(diagnostic.render(report.sources.get(diagnostic.file)), markup=False)
+    if report.network is None:
+        return
+    title = f"{report.network}" + (f" ({report.variant})" if report.variant else "")
+    table = Table(title=f"{title}: input {_shape(report.input)} (C×H×W), batch {report.batch}", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column("layer")
+    table.add_column("op")
+    table.add_column("output (C×H×W)")
+    table.add_column("params", justify="right")
+    table.add_column("MACs per sample", justify="right")
+    current_row = None
+    for layer in report.layers:
+        if layer.row_line is not None and (layer.row_line, layer.row_file) != current_row:
+            current_row = (layer.row_line, layer.row_file)
+            row_layers = [l for l in report.layers if (l.row_line, l.row_file) == current_row]
+            source = report.sources.get(layer.row_file, "").splitlines()
+            text = " ".join(source[layer.row_line - 1].split()) if 0 < layer.row_line <= len(source) else ""
+            table.add_row(str(layer.row_line), text, "", _shape(row_layers[-1].output_shape),
+                          f"{sum(l.params for l in row_layers):,}", f"{sum(l.macs for l in row_layers):,}",
+                          style="bold")
+        indent = "  " if layer.row_line is not None else ""
+        table.add_row("" if layer.row_line is not None else str(layer.line), indent + layer.name,
+                      layer.op + (" (aux)" if layer.aux else ""), _shape(layer.output_shape),
+                      f"{layer.params:,}" if layer.params else "", f"{layer.macs:,}" if layer.macs else "")
+    out.print(table)
+    m = report.memory
+    lines = [
+        f"output shape:               {_shape(report.output_shape)}",
+        f"params:                     {report.params:,} (trainable {report.trainable_params:,}; "
+        f"buffers {report.buffers:,})",
+        f"mult-adds (batch {report.batch}):        {report.macs:,} ({report.macs / 1e9:.2f} G)",
+        f"input size (MB):            {m.input_mb:.2f}",
+        f"forward/backward pass (MB): {m.forward_backward_mb:.2f}",
+        f"params size (MB):           {m.params_mb:.2f}",
+        f"estimated total (MB):       {m.total_mb:.2f}",
+    ]
+    if report.max_batch is not None:
+        lines.append(f"largest batch in {report.memory_budget_bytes / 2**30:.2f} GiB: {report.max_batch:,}")
+    out.print("\n".join(lines), markup=False)
