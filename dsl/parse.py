@@ -37,7 +37,10 @@ class _ArchIndenter(Indenter):
     def handle_NL(self, token):
         # Comments live inside _NL tokens (see the grammar); keep them for `archc fmt`.
         _comments.extend(_comments_in(token))
-        yield from super().handle_NL(token)
+        try:
+            yield from super().handle_NL(token)
+        except DedentError:
+            raise DedentError(f"line {token.end_line}") from None
 
 
 def _comments_in(token: Token) -> list[ast.Comment]:
@@ -89,12 +92,14 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
         raise ArchError([_syntax_diagnostic(error, text, file)]) from None
     except DedentError as error:
         line = _dedent_line(text, error)
-        raise ArchError([Diagnostic(code="E101", file=file, span=_line_span(line),
+        source_line = text.splitlines()[line - 1] if 0 < line <= text.count("\n") else ""
+        col = len(source_line) - len(source_line.lstrip()) + 1
+        raise ArchError([Diagnostic(code="E101", file=file, span=ast.Span(line=line, col=col, end_line=line, end_col=col + 1),
                                     message="this line's indentation matches no enclosing block",
                                     hint="indent it like the statements around it")]) from None
     except (RecursionError, VisitError) as error:
         if isinstance(error, VisitError) and isinstance(error.orig_exc, ArchError):
-            raise error.orig_exc from None
+            raise ArchError([d.model_copy(update={"file": file}) for d in error.orig_exc.diagnostics]) from None
         if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
             raise
         raise ArchError([Diagnostic(code="E400", file=file, span=_line_span(1),
@@ -115,7 +120,8 @@ _FRIENDLY = {
     "_NL": "end of line", "_INDENT": "an indented body", "_DEDENT": "end of the indented body",
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "DIMS": "a size like 3x3",
     "LPAR": "'('", "RPAR": "')'", "COLON": "':'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'",
-    "HEADING": "a column heading", "$END": "end of file",
+    "HEADING": "a column heading", "$END": "end of file", "KDIMS": "a kernel like k5x5", "MULOP": "an operator",
+    "COMPARE": "a comparison", "PLUS": "'+'", "MINUS": "'-'", "CHECK": "'✓'",
 }
 
 
@@ -135,6 +141,8 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnost
         shown = _FRIENDLY.get(token.type, repr(str(token))) if token.type.startswith("_") or token.type == "$END" else repr(str(token))
         message = f"unexpected {shown}"
         hint = f"expected {wanted}" if wanted else None
+        if str(token).lstrip().startswith("#"):
+            hint = "a comment starts with '# ' (a '#' then a space)"
         if isinstance(error, UnexpectedToken) and token.type in ("_NL", "$END") and token.line:
             line, col = token.line, token.column
     return Diagnostic(code="E100", file=file, message=message, hint=hint,

@@ -1,0 +1,127 @@
+"""The parser: the typed AST, its spans, and located syntax errors."""
+
+import pytest
+
+from archc.dsl import ast
+from archc.dsl.diagnostics import ArchError
+from archc.dsl.parse import parse
+
+SOURCE = """\
+# MobileNet-ish
+use "blocks/mobile.arch"
+let half = 0.5
+
+block b(k, out "#out", se "SE" = false):
+    residual if in.c == out and not se:
+        conv(out, k, stride = 1)
+    shortcut:
+        conv(out, 1)
+
+network n(num_classes = 10)
+input 3 x 32 x 32
+variant wide(num_classes = 20)
+
+features where out = make_divisible(out * half, 8):
+    | input   | operator   | #out | SE |
+    | 32² × 3 | b, 3x3     | 16   | ✓  |
+    | 32² × 8 | b, k5x5    | -    |    |
+    concat:
+        branch: relu()
+        branch:
+            maxpool(3, stride = 1)
+    output feature_map
+    aux head = b(3, 4) if num_classes > 5
+"""
+
+
+def test_items_and_their_kinds():
+    module = parse(SOURCE)
+    assert [i.kind for i in module.items] == ["use", "let", "block", "network", "input", "variant", "section"]
+    block = module.items[2]
+    assert [p.name for p in block.params] == ["k", "out", "se"]
+    assert block.params[1].aliases == ["#out"]
+    assert block.body[0].kind == "residual" and block.body[0].shortcut is not None
+
+
+def test_tables_keep_headings_as_written_and_cells_typed():
+    table = parse(SOURCE).items[-1].body[0]
+    assert [h.text for h in table.header] == ["input", "operator", "#out", "SE"]
+    first, second = table.rows
+    size = first.cells[0].parts[0][0]
+    assert size.kind == "dims" and [i.value for i in size.items] == [32, 3] and size.squared == [True, False]
+    assert first.cells[3].state == "check"
+    assert second.cells[2].state == "absent" and second.cells[3].state == "empty"
+    op = second.cells[1]
+    assert op.parts[0][0].id == "b" and op.parts[1][0].kind == "kernel" and op.parts[1][0].size == [5, 5]
+
+
+def test_every_node_has_a_span():
+    module = parse(SOURCE)
+    cell = module.items[-1].body[0].rows[0].cells[1]
+    assert (cell.span.line, cell.span.col) == (17, 17)
+
+    def walk(node):
+        if isinstance(node, ast.Node):
+            yield node
+            for value in node.__dict__.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    missing = [n for n in walk(module) if n.span == ast.NO_SPAN and not isinstance(n, ast.Cell)]
+    assert not missing
+
+
+def test_comments_are_kept_with_positions():
+    module = parse("let a = 1  # one\n# alone\nlet b = 2\n")
+    assert [(c.text, c.span.line) for c in module.comments] == [("# one", 1), ("# alone", 2)]
+
+
+def test_ast_is_frozen_and_strict():
+    module = parse("let a = 1\n")
+    with pytest.raises(Exception):
+        module.items[0].name = "b"
+    with pytest.raises(Exception):
+        ast.Let(name="a", value=ast.Num(value=1, text="1"), bogus=1)
+
+
+@pytest.mark.parametrize("text,line,col", [
+    ("block b(:\n    relu()\n", 1, 9),
+    ("network n()\ninput 3 x 32 x 32\nf:\n    | op |\n    | relu |\n    relu() $\n", 6, 12),
+    ("block b():\n    relu(\n", 2, 10),
+    ("block b():\n    relu(a = 1, 2)\n", 2, 17),
+    ("block b():\n        relu()\n    relu()\n", 3, 5),
+])
+def test_syntax_errors_are_located(text, line, col):
+    with pytest.raises(ArchError) as caught:
+        parse(text, file="x.arch")
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code.startswith("E1")
+    assert (diagnostic.span.line, diagnostic.span.col) == (line, col)
+    assert diagnostic.render(text).startswith(f"x.arch:{line}:{col}: error[E1")
+
+
+def test_hash_needs_a_space_to_start_a_comment():
+    with pytest.raises(ArchError) as caught:
+        parse("let a = 1 #oops\n")
+    assert "comment" in (caught.value.diagnostics[0].hint or "")
+
+
+@pytest.mark.parametrize("text", ["(" * 5000 + "1" + ")" * 5000, "-" * 5000 + "1", "not " * 5000 + "true"])
+def test_deep_nesting_is_an_answer_or_a_diagnostic(text):
+    try:
+        parse(f"let a = {text}\n")
+    except ArchError as error:
+        assert error.diagnostics[0].code in ("E100", "E400")
+
+
+def test_huge_file_is_refused_quickly():
+    import time
+
+    text = "network n()\ninput 1 x 8 x 8\nf:\n    | op |\n" + "    | relu |\n" * 1_000_000
+    start = time.perf_counter()
+    with pytest.raises(ArchError) as caught:
+        parse(text)
+    assert caught.value.diagnostics[0].code == "E102"
+    assert time.perf_counter() - start < 5  # generous: it is a count, not a parse
