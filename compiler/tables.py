@@ -28,6 +28,8 @@ ROLES = {
     "n": "repeat", "layers": "repeat", "repeat": "repeat", "repeats": "repeat", "x": "repeat",
     "params": "params", "parameters": "params",
     "ops": "ops", "macs": "ops", "mult-adds": "ops",
+    "patch size/stride": "kernel", "patch size / stride": "kernel", "kernel": "kernel", "k/s": "kernel",
+    "kernel/stride": "kernel", "patch size": "kernel",
     "stage": "label", "layer name": "label", "name": "label", "layer": "label", "": "label", "depth": "label",
 }
 
@@ -72,6 +74,9 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
     cells = row.cells
     op_cell = cells[roles.index("op")]
     callee, extras = _operator(op_cell, env)
+    for role, cell in zip(roles, cells):
+        if role == "kernel" and cell.state == "value":  # GoogLeNet's "patch size/stride": 7×7/2
+            extras.update(_operator_extras([a for part in cell.parts for a in part]))
     kwargs = resolve_extras(el, callee, extras)
     names = _param_names(el, callee)
     aliases = _aliases(el, callee)
@@ -96,6 +101,10 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
                            f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
                            cells[roles.index("repeat")].span)
+    if "out" in names and "out" not in kwargs and "output" in roles and cells[roles.index("output")].state == "value":
+        channels = _expected(cells[roles.index("output")], env)[0]  # GoogLeNet prints a conv's depth only there
+        if channels is not None:
+            kwargs["out"] = channels
     stride = _stride_param(names)
     if resolutions and stride and stride not in kwargs:
         kwargs[stride] = _derived_stride(resolutions, index, cells[roles.index("resolution")])
@@ -207,8 +216,8 @@ def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
         target = {"k": _kernel_param(names), "s": _stride_param(names)}.get(word) if word in ("k", "s") else (
             aliases.get(normalize(word)) or (word if word in names else None))
         if target is None:
-            what = {"k": "a kernel size", "s": "a stride"}.get(word, f"the flag '{word}'")
-            raise CompileError("E203", f"'{callee.name}' takes no {what}", atom.span,
+            what = {"k": "a kernel size", "s": "a stride"}.get(word, f"a parameter for the flag '{word}'")
+            raise CompileError("E203", f"'{callee.name}' has no {what}", atom.span,
                                hint=f"its parameters: {', '.join(names)}")
         out[target] = value
     return out

@@ -1,0 +1,281 @@
+"""The language features of PRODUCT.md, each on a small network, checked by
+hand-computed figures or by an equivalent torch stack."""
+
+from pathlib import Path
+
+import pytest
+
+import archc
+from conftest import ZOO
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+
+def check(text, **kw):
+    return archc.check(ZOO / "test.arch", text=text, **kw)
+
+
+def errors(report):
+    return [d for d in report.diagnostics if d.severity == "error"]
+
+
+def params_of(*modules):
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+REPEAT = """\
+block cbr(out "#out", s = 1):
+    conv(out, 3, stride = s, bias = false)
+    batchnorm()
+    relu()
+
+network r(num_classes = 10, depth = 1.0)
+input 3 x 32 x 32
+
+stages where n = ceil(n * depth):
+    | input   | operator | #out | n | s |
+    | 32² × 3 | cbr      | 8    | 1 | 1 |
+    | 32² × 8 | cbr      | 16   | 3 | 2 |
+    | 16² × 16| cbr      | 32   | 2 | 2 |
+"""
+
+
+def test_repeat_column_strides_only_the_first_repeat():
+    report = check(REPEAT)
+    assert not errors(report)
+    convs = [l for l in report.layers if l.op == "conv"]
+    assert [tuple(l.output_shape) for l in convs] == [(8, 32, 32), (16, 16, 16), (16, 16, 16), (16, 16, 16),
+                                                        (32, 8, 8), (32, 8, 8)]
+    ref = nn.Sequential(*[nn.Conv2d(i, o, 3, s, 1, bias=False) for i, o, s in
+                          [(3, 8, 1), (8, 16, 2), (16, 16, 1), (16, 16, 1), (16, 32, 2), (32, 32, 1)]],
+                        *[nn.BatchNorm2d(c) for c in (8, 16, 16, 16, 32, 32)])
+    assert report.params == params_of(ref)
+
+
+def test_where_scales_the_repeat_column_and_skips_size_assertions():
+    report = check(REPEAT, depth=2.0)
+    assert len([l for l in report.layers if l.op == "conv"]) == 12  # ceil(n * 2) per row
+    assert any(d.code == "N001" for d in report.diagnostics)
+    assert not errors(report)
+
+
+def test_repeat_of_a_billion_is_an_error_not_an_attempt():
+    report = check(REPEAT.replace("| 16   | 3 | 2 |", "| 16   | 1000000000 | 2 |"))
+    assert [d.code for d in errors(report)] == ["E400"]
+    assert errors(report)[0].span.line == 12
+
+
+RESOLUTION = """\
+block mb(out "#Channels", s = 1):
+    conv(out, 3, stride = s)
+
+network e()
+input 3 x 224 x 224
+
+stages:
+    | Stage | Operator | Resolution | #Channels | #Layers |
+    | 1     | mb       | 224 × 224  | 32        | 1       |
+    | 2     | mb       | 112 × 112  | 16        | 1       |
+    | 3     | mb       | 112 × 112  | 24        | 2       |
+    | 4     | mb       | 56 × 56    | 40        | 2       |
+"""
+
+
+def test_strides_are_derived_from_the_resolution_column():
+    report = check(RESOLUTION)
+    assert not errors(report), errors(report)
+    assert [tuple(l.output_shape) for l in report.layers] == [(32, 112, 112), (16, 112, 112), (24, 56, 56),
+                                                               (24, 56, 56), (40, 56, 56), (40, 56, 56)]
+
+
+def test_a_wrong_resolution_is_reported_at_its_cell():
+    report = check(RESOLUTION.replace("| 2     | mb       | 112 × 112", "| 2     | mb       | 100 × 100"))
+    assert [(d.code, d.span.line) for d in errors(report)] == [("E209", 9), ("E209", 10)]
+
+
+VARIANTS = """\
+block basic(out "#out", s = 1):
+    residual:
+        conv(out, 3, stride = s, bias = false)
+        batchnorm()
+        relu()
+        conv(out, 3, bias = false)
+        batchnorm()
+    shortcut if s != 1 or in.c != out:
+        conv(out, 1, stride = s, bias = false)
+        batchnorm()
+    relu()
+
+network tiny(num_classes = 10, n2 = 1, n3 = 1, block = basic)
+input 3 x 32 x 32
+variant deeper(n2 = 2, n3 = 3)
+
+stem:
+    conv(16, 3, bias = false)
+    batchnorm()
+    relu()
+
+stages:
+    | input    | operator | #out | n  | s |
+    | 32² × 16 | block    | 16   | n2 | 1 |
+    | 32² × 16 | block    | 32   | n3 | 2 |
+
+head:
+    global_avgpool()
+    output features
+    flatten()
+    linear(num_classes)
+"""
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, out, s):
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(cin, out, 3, s, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
+                               nn.Conv2d(out, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out))
+        self.b = nn.Sequential(nn.Conv2d(cin, out, 1, s, bias=False), nn.BatchNorm2d(out)) if s != 1 or cin != out \
+            else nn.Identity()
+
+    def forward(self, x):
+        return torch.relu(self.a(x) + self.b(x))
+
+
+def tiny(n2, n3, num_classes=10):
+    blocks = [Basic(16, 16, 1) for _ in range(n2)] + [Basic(16, 32, 2)] + [Basic(32, 32, 1) for _ in range(n3 - 1)]
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+
+
+@pytest.mark.parametrize("variant,n2,n3", [(None, 1, 1), ("deeper", 2, 3)])
+def test_variants_and_a_block_chosen_by_a_parameter(variant, n2, n3):
+    report = check(VARIANTS, variant=variant)
+    assert not errors(report), errors(report)
+    assert report.params == params_of(tiny(n2, n3))
+    assert report.outputs["features"] == [32, 1, 1]
+    assert report.output_shape == [10]
+
+
+def test_set_overrides_a_variant():
+    report = check(VARIANTS, variant="deeper", n3=1, num_classes=3)
+    assert report.params == params_of(tiny(2, 1, 3))
+
+
+def test_residual_without_a_shortcut_on_a_shape_change_is_located():
+    text = VARIANTS.replace("    shortcut if s != 1 or in.c != out:\n        conv(out, 1, stride = s, bias = false)\n"
+                            "        batchnorm()\n", "")
+    found = errors(check(text))
+    assert found and found[0].code == "E303" and found[0].span.line == 2
+
+
+AUX = """\
+block head(n):
+    avgpool(5, stride = 3)
+    conv(8, 1)
+    flatten()
+    linear(n)
+
+network g(num_classes = 4, aux = true)
+input 3 x 32 x 32
+
+features:
+    conv(16, 3)
+    aux aux1 = head(num_classes) if aux
+    conv(16, 3)
+
+classifier:
+    global_avgpool()
+    flatten()
+    linear(num_classes)
+"""
+
+
+def test_aux_heads_count_in_params_but_not_in_eval_macs_or_memory():
+    with_aux, without = check(AUX), check(AUX, aux=False)
+    assert not errors(with_aux) and not errors(without)
+    head = nn.Sequential(nn.AvgPool2d(5, 3), nn.Conv2d(16, 8, 1), nn.Flatten(), nn.Linear(8 * 10 * 10, 4))
+    assert with_aux.params - without.params == params_of(head)
+    assert with_aux.macs == without.macs
+    assert with_aux.memory == without.memory
+    assert any(l.aux for l in with_aux.layers) and not any(l.aux for l in without.layers)
+
+
+PARTIAL = """\
+let NBN_ = true
+block mbconv(expand, k, out "#out", nbn "NBN" = false):
+    conv(in.c * expand, 1, bias = nbn)
+    conv(in.c * expand, k, groups = in.c * expand)
+    conv(out, 1)
+let MBConv6 = mbconv(expand = 6)
+
+network p()
+input 8 x 16 x 16
+
+f:
+    | operator        | #out |
+    | MBConv6, k5x5   | 8    |
+    | MBConv6 3x3 NBN | 4    |
+"""
+
+
+def test_partials_kernels_and_flags_from_the_operator_cell():
+    report = check(PARTIAL)
+    assert not errors(report), errors(report)
+    convs = [l for l in report.layers if l.op == "conv"]
+    ref = [nn.Conv2d(8, 48, 1), nn.Conv2d(48, 48, 5, padding=2, groups=48), nn.Conv2d(48, 8, 1),
+           nn.Conv2d(8, 48, 1, bias=True), nn.Conv2d(48, 48, 3, padding=1, groups=48), nn.Conv2d(48, 4, 1)]
+    ref[0] = nn.Conv2d(8, 48, 1, bias=False)  # first row: NBN absent, so bias = nbn = false
+    assert [l.params for l in convs] == [params_of(m) for m in ref]
+
+
+def test_an_unknown_flag_is_located_with_the_parameters_listed():
+    found = errors(check(PARTIAL.replace("3x3 NBN", "3x3 NBX")))
+    assert found[0].code == "E203" and found[0].span.line == 14 and "expand" in found[0].hint
+
+
+def test_stochastic_depth_and_multiply():
+    text = """\
+block se_res(p):
+    residual(stochastic_depth = p):
+        conv(in.c, 3)
+        multiply:
+            global_avgpool()
+            conv(2, 1)
+            relu()
+            conv(in.c, 1)
+            sigmoid()
+
+network s()
+input 4 x 8 x 8
+
+f:
+    se_res(0.2)
+"""
+    report = check(text)
+    assert not errors(report), errors(report)
+    assert [l.op for l in report.layers] == ["conv", "global_avgpool", "conv", "relu", "conv", "sigmoid", "multiply",
+                                             "stochastic_depth", "add"]
+    assert report.params == params_of(nn.Conv2d(4, 4, 3), nn.Conv2d(4, 2, 1), nn.Conv2d(2, 4, 1))
+
+
+def test_paper_params_column_is_checked_to_its_rounding():
+    text = """\
+network g()
+input 3 x 224 x 224
+
+f:
+    | type | patch size/stride | output size  | params | ops  |
+    | conv | 7×7/2             | 112×112×64   | 9.5K   | 119M |
+"""
+    # conv 7×7, 3→64, bias: 9,472 params (9.5K); 9,472 × 112² = 118,816,768 MACs (119M)
+    assert not errors(check(text))
+    report = check(text.replace("9.5K", "2.7K"))
+    assert [(d.code, d.span.line, d.span.col) for d in errors(report)] == [("E305", 6, 52)]
+    assert [d.code for d in errors(check(text.replace("119M", "34M")))] == ["E305"]
+
+
+def test_all_errors_of_a_file_in_one_run():
+    text = REPEAT.replace("| cbr      | 8    |", "| cbrr     | 8    |").replace("| 16² × 16| cbr      | 32   |",
+                                                                           "| 16² × 16| cbr      | 3.5  |")
+    codes = [d.code for d in errors(check(text))]
+    assert "E201" in codes and "E209" in codes
