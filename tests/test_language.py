@@ -270,7 +270,7 @@ f:
     # conv 7×7, 3→64, bias: 9,472 params (9.5K); 9,472 × 112² = 118,816,768 MACs (119M)
     assert not errors(check(text))
     report = check(text.replace("9.5K", "2.7K"))
-    assert [(d.code, d.span.line, d.span.col) for d in errors(report)] == [("E305", 6, 52)]
+    assert [(d.code, d.span.line, d.span.col) for d in errors(report)] == [("E305", 6, 49)]
     assert [d.code for d in errors(check(text.replace("119M", "34M")))] == ["E305"]
 
 
