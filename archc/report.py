@@ -20,7 +20,10 @@ def print_report(report: Report, file=None) -> None:
     err = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
     for diagnostic in report.diagnostics:
         err.print(diagnostic.render(report.sources.get(diagnostic.file)), markup=False)
-    if report.network is None:
+    errors = sum(d.severity == "error" for d in report.diagnostics)
+    if report.network is None or errors:
+        err.print(f"{errors} error{'s' if errors != 1 else ''}; nothing to report until "
+                  f"{'it is' if errors == 1 else 'they are'} fixed", markup=False, highlight=False)
         return
     title = f"{report.network}" + (f" ({report.variant})" if report.variant else "")
     table = Table(title=f"{title}: input {_shape(report.input)} (C×H×W), batch {report.batch}", title_justify="left")

@@ -26,6 +26,7 @@ from .elaborate import Elaborator
 from .evaluate import CompileError, Ref, evaluate
 from .graph import Graph
 from .program import Program, load
+from .resolve import resolve
 
 BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
 
@@ -125,12 +126,12 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         program = load(path, text)
     except ArchError as error:
         return _failed(str(path), error.diagnostics, {}, batch, budget)
-    diagnostics = list(program.diagnostics)
+    diagnostics = list(program.diagnostics) + resolve(program)
     if program.network is None:
         diagnostics.append(Diagnostic(code="E201", file=str(path), span=ast.Span(line=1, col=1, end_line=1, end_col=2),
                                       message="this file defines no network", severity="note" if program.blocks else "error",
                                       hint="a block library is checked when a network uses it"))
-        return _failed(str(path), diagnostics, program.sources, batch, budget)
+        return _failed(str(path), _dedupe(diagnostics), program.sources, batch, budget)
     try:
         values = _parameters(program, variant, params)
         declared = _declared_input(program, values)
@@ -210,9 +211,10 @@ def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per place: name resolution and elaboration may both see an unknown name."""
     seen, out = set(), []
     for d in diagnostics:
-        key = (d.code, d.file, d.span.line, d.span.col, d.message)
+        key = (d.file, d.span.line, d.span.col, d.severity)
         if key not in seen:
             seen.add(key)
             out.append(d)

@@ -26,7 +26,10 @@ NO_SPAN = Span(line=0, col=0, end_line=0, end_col=0)
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # The parser builds nodes with model_construct (its output is well-typed by
+    # construction), so the validation schema is built only if something asks
+    # to validate: that keeps `archc check` from paying for it at start-up.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     span: Span = NO_SPAN
 
 
@@ -289,9 +292,6 @@ class Module(Node):
     comments: list[Comment] = []
 
 
-for _model in (Kwarg, Call, BinOp, Neg, Not, Compare, BoolOp, IfExp, Dims, Cell, If, Shortcut, Residual,
-               Branch, Concat, Multiply, Aux, Param, BlockDef, Section, Let, Module):
-    _model.model_rebuild()
 
 
 def strip_spans(node: BaseModel) -> dict:

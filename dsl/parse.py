@@ -55,7 +55,7 @@ def _comments_in(token: Token) -> list[ast.Comment]:
             end = text.find("\n", i)
             end = len(text) if end < 0 else end
             body = text[i:end].rstrip()
-            found.append(ast.Comment(text=body, span=ast.Span(line=line, col=col, end_line=line, end_col=col + len(body))))
+            found.append(_node(ast.Comment, text=body, span=ast.Span(line=line, col=col, end_line=line, end_col=col + len(body))))
             col, i = col + (end - i), end
         else:
             col, i = col + 1, i + 1
@@ -175,6 +175,11 @@ def _span(meta) -> ast.Span:
     return ast.Span(line=meta.line, col=meta.column, end_line=meta.end_line, end_col=meta.end_column)
 
 
+def _node(cls, **fields):
+    """Build an AST node without re-validating what the grammar already guarantees."""
+    return cls.model_construct(**fields)
+
+
 def _number(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
@@ -185,35 +190,35 @@ class _ToAst(Transformer):
 
     # ------------------------------------------------------------- top level
     def start(self, meta, items):
-        return ast.Module(items=[i for i in items if i is not None], span=_span(meta))
+        return _node(ast.Module, items=[i for i in items if i is not None], span=_span(meta))
 
     def use(self, meta, c):
-        return ast.Use(path=c[0][1:-1], span=_span(meta))
+        return _node(ast.Use, path=c[0][1:-1], span=_span(meta))
 
     def let(self, meta, c):
-        return ast.Let(name=str(c[0]), value=c[1], span=_span(meta))
+        return _node(ast.Let, name=str(c[0]), value=c[1], span=_span(meta))
 
     def block(self, meta, c):
-        return ast.BlockDef(name=str(c[0]), params=c[1] or [], body=c[2], span=_span(meta))
+        return _node(ast.BlockDef, name=str(c[0]), params=c[1] or [], body=c[2], span=_span(meta))
 
     def network(self, meta, c):
-        return ast.Network(name=str(c[0]), params=c[1] or [], span=_span(meta))
+        return _node(ast.Network, name=str(c[0]), params=c[1] or [], span=_span(meta))
 
     def input(self, meta, c):
-        return ast.Input(dims=c[0], span=_span(meta))
+        return _node(ast.Input, dims=c[0], span=_span(meta))
 
     def variant(self, meta, c):
-        return ast.Variant(name=str(c[0]), kwargs=c[1] or [], span=_span(meta))
+        return _node(ast.Variant, name=str(c[0]), kwargs=c[1] or [], span=_span(meta))
 
     def section(self, meta, c):
-        return ast.Section(name=str(c[0]), where=c[1] or [], body=c[2], span=_span(meta))
+        return _node(ast.Section, name=str(c[0]), where=c[1] or [], body=c[2], span=_span(meta))
 
     def params(self, meta, c):
         return list(c)
 
     def param(self, meta, c):
         name, *aliases, default = c
-        return ast.Param(name=str(name), aliases=[a[1:-1] for a in aliases], default=default, span=_span(meta))
+        return _node(ast.Param, name=str(name), aliases=[a[1:-1] for a in aliases], default=default, span=_span(meta))
 
     # ------------------------------------------------------------ statements
     def body(self, meta, c):
@@ -223,63 +228,63 @@ class _ToAst(Transformer):
         return list(c)
 
     def call_stmt(self, meta, c):
-        return ast.CallStmt(call=c[0], span=_span(meta))
+        return _node(ast.CallStmt, call=c[0], span=_span(meta))
 
     def if_stmt(self, meta, c):
-        return ast.If(cond=c[0], then=c[1], other=c[2] or [], span=_span(meta))
+        return _node(ast.If, cond=c[0], then=c[1], other=c[2] or [], span=_span(meta))
 
     def residual(self, meta, c):
         kwargs, cond, body, shortcut = c
-        return ast.Residual(kwargs=kwargs or [], cond=cond, body=body, shortcut=shortcut, span=_span(meta))
+        return _node(ast.Residual, kwargs=kwargs or [], cond=cond, body=body, shortcut=shortcut, span=_span(meta))
 
     def shortcut(self, meta, c):
-        return ast.Shortcut(cond=c[0], body=c[1], span=_span(meta))
+        return _node(ast.Shortcut, cond=c[0], body=c[1], span=_span(meta))
 
     def concat(self, meta, c):
-        return ast.Concat(branches=list(c), span=_span(meta))
+        return _node(ast.Concat, branches=list(c), span=_span(meta))
 
     def branch(self, meta, c):
-        return ast.Branch(body=c[0], span=_span(meta))
+        return _node(ast.Branch, body=c[0], span=_span(meta))
 
     def multiply(self, meta, c):
-        return ast.Multiply(body=c[0], span=_span(meta))
+        return _node(ast.Multiply, body=c[0], span=_span(meta))
 
     def output(self, meta, c):
-        return ast.Output(name=str(c[0]), span=_span(meta))
+        return _node(ast.Output, name=str(c[0]), span=_span(meta))
 
     def aux(self, meta, c):
-        return ast.Aux(name=str(c[0]), call=c[1], cond=c[2], span=_span(meta))
+        return _node(ast.Aux, name=str(c[0]), call=c[1], cond=c[2], span=_span(meta))
 
     # ---------------------------------------------------------------- tables
     def table(self, meta, c):
-        return ast.Table(header=c[0], rows=list(c[1:]), span=_span(meta))
+        return _node(ast.Table, header=c[0], rows=list(c[1:]), span=_span(meta))
 
     def header(self, meta, c):
         span = _span(meta)
-        return [ast.Heading(text=str(t).strip(), span=_token_span(t)) if t is not None else ast.Heading(text="", span=span)
+        return [_node(ast.Heading, text=str(t).strip(), span=_token_span(t)) if t is not None else _node(ast.Heading, text="", span=span)
                 for t in c]
 
     def row(self, meta, c):
-        return ast.Row(cells=list(c), span=_span(meta))
+        return _node(ast.Row, cells=list(c), span=_span(meta))
 
     def cell(self, meta, c):
-        return ast.Cell(parts=list(c), span=_span(meta))
+        return _node(ast.Cell, parts=list(c), span=_span(meta))
 
     def absent_cell(self, meta, c):
-        return ast.Cell(state="absent", span=_token_span(c[0]))
+        return _node(ast.Cell, state="absent", span=_token_span(c[0]))
 
     def check_cell(self, meta, c):
-        return ast.Cell(state="check", span=_token_span(c[0]))
+        return _node(ast.Cell, state="check", span=_token_span(c[0]))
 
     def empty_cell(self, meta, c):
-        return ast.Cell(state="empty", span=_span(meta))
+        return _node(ast.Cell, state="empty", span=_span(meta))
 
     def cell_part(self, meta, c):
         return list(c)
 
     def kernel(self, meta, c):
         sizes = [int(n) for n in re.findall(r"\d+", str(c[0]))]
-        return ast.Kernel(size=sizes, text=str(c[0]), span=_token_span(c[0]))
+        return _node(ast.Kernel, size=sizes, text=str(c[0]), span=_token_span(c[0]))
 
     def dims(self, meta, c):
         # The DIMS token (`224² × 3`, `7×7/2`) is split into its numbers here.
@@ -287,61 +292,61 @@ class _ToAst(Transformer):
         text, _, stride = str(token).partition("/")
         items, squared = [], []
         for number in re.findall(r"\d+²?", text):
-            items.append(ast.Num(value=int(number.rstrip("²")), text=number.rstrip("²"), span=_token_span(token)))
+            items.append(_node(ast.Num, value=int(number.rstrip("²")), text=number.rstrip("²"), span=_token_span(token)))
             squared.append(number.endswith("²"))
-        stride_num = ast.Num(value=int(stride.strip()), text=stride.strip(), span=_token_span(token)) if stride else None
-        return ast.Dims(items=items, squared=squared, stride=stride_num, text=" ".join(str(token).split()),
+        stride_num = _node(ast.Num, value=int(stride.strip()), text=stride.strip(), span=_token_span(token)) if stride else None
+        return _node(ast.Dims, items=items, squared=squared, stride=stride_num, text=" ".join(str(token).split()),
                         span=_token_span(token))
 
     def dims_expr(self, meta, c):
-        return ast.Dims(items=list(c), squared=[False] * len(c), span=_span(meta))
+        return _node(ast.Dims, items=list(c), squared=[False] * len(c), span=_span(meta))
 
     # ----------------------------------------------------------- expressions
     def ifexp(self, meta, c):
-        return ast.IfExp(then=c[0], cond=c[1], other=c[2], span=_span(meta))
+        return _node(ast.IfExp, then=c[0], cond=c[1], other=c[2], span=_span(meta))
 
     def or_(self, meta, c):
-        return ast.BoolOp(op="or", values=list(c), span=_span(meta))
+        return _node(ast.BoolOp, op="or", values=list(c), span=_span(meta))
 
     def and_(self, meta, c):
-        return ast.BoolOp(op="and", values=list(c), span=_span(meta))
+        return _node(ast.BoolOp, op="and", values=list(c), span=_span(meta))
 
     def not_(self, meta, c):
-        return ast.Not(operand=c[0], span=_span(meta))
+        return _node(ast.Not, operand=c[0], span=_span(meta))
 
     def compare(self, meta, c):
-        return ast.Compare(left=c[0], op=str(c[1]), right=c[2], span=_span(meta))
+        return _node(ast.Compare, left=c[0], op=str(c[1]), right=c[2], span=_span(meta))
 
     def arith(self, meta, c):
         left = c[0]
         for op, right in zip(c[1::2], c[2::2]):
             span = ast.Span(line=left.span.line, col=left.span.col, end_line=right.span.end_line, end_col=right.span.end_col)
-            left = ast.BinOp(op=str(op), left=left, right=right, span=span)
+            left = _node(ast.BinOp, op=str(op), left=left, right=right, span=span)
         return left
 
     def neg(self, meta, c):
-        return ast.Neg(operand=c[-1], span=_span(meta))
+        return _node(ast.Neg, operand=c[-1], span=_span(meta))
 
     def number(self, meta, c):
-        return ast.Num(value=_number(str(c[0])), text=str(c[0]), span=_token_span(c[0]))
+        return _node(ast.Num, value=_number(str(c[0])), text=str(c[0]), span=_token_span(c[0]))
 
     def true(self, meta, c):
-        return ast.Bool(value=True, span=_span(meta))
+        return _node(ast.Bool, value=True, span=_span(meta))
 
     def false(self, meta, c):
-        return ast.Bool(value=False, span=_span(meta))
+        return _node(ast.Bool, value=False, span=_span(meta))
 
     def none(self, meta, c):
-        return ast.NoneLit(span=_span(meta))
+        return _node(ast.NoneLit, span=_span(meta))
 
     def string(self, meta, c):
-        return ast.Str(value=str(c[0])[1:-1], span=_token_span(c[0]))
+        return _node(ast.Str, value=str(c[0])[1:-1], span=_token_span(c[0]))
 
     def name(self, meta, c):
-        return ast.Name(id=str(c[0]), span=_token_span(c[0]))
+        return _node(ast.Name, id=str(c[0]), span=_token_span(c[0]))
 
     def attr(self, meta, c):
-        return ast.Attr(obj=str(c[0]), attr=str(c[1]), span=_span(meta))
+        return _node(ast.Attr, obj=str(c[0]), attr=str(c[1]), span=_span(meta))
 
     def call(self, meta, c):
         items = c[1] or []
@@ -354,13 +359,13 @@ class _ToAst(Transformer):
                                             hint=f"put it before '{seen_kwarg.name} = ...'")])
         args = [a for a in items if not isinstance(a, ast.Kwarg)]
         kwargs = [a for a in items if isinstance(a, ast.Kwarg)]
-        return ast.Call(func=str(c[0]), args=args, kwargs=kwargs, span=_span(meta))
+        return _node(ast.Call, func=str(c[0]), args=args, kwargs=kwargs, span=_span(meta))
 
     def args(self, meta, c):
         return list(c)
 
     def kwarg(self, meta, c):
-        return ast.Kwarg(name=str(c[0]), value=c[1], span=_span(meta))
+        return _node(ast.Kwarg, name=str(c[0]), value=c[1], span=_span(meta))
 
     kwarg_item = kwarg
 
