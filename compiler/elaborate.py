@@ -20,7 +20,7 @@ from .graph import Graph, Layer, Site, Tensor
 from .ops import CALLABLE, OPS, ShapeError, lookup
 from .program import Program
 
-MAX_LAYERS = 100_000  # EfficientNet-B7 has under 1,000
+MAX_LAYERS = 10_000  # EfficientNet-B7 has under 1,000; keeps an absurd repeat to an error in a second
 MAX_DEPTH = 48  # nested block calls
 
 

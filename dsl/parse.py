@@ -22,8 +22,8 @@ from lark.indenter import DedentError, Indenter
 from . import ast
 from .diagnostics import ArchError, Diagnostic
 
-MAX_SOURCE_LINES = 20_000  # a paper table has tens of rows; a million-row file is an error, not a wait
-MAX_SOURCE_CHARS = 2_000_000
+MAX_SOURCE_LINES = 1_000  # a paper table has tens of rows; a full-size file still checks in under a second
+MAX_SOURCE_CHARS = 100_000
 
 
 class _ArchIndenter(Indenter):
