@@ -7,6 +7,8 @@ import sys
 
 from .compiler.check import Report
 
+MAX_DETAILED = 600  # layers; above it, table rows are shown without the layers under them
+
 
 def _shape(shape: list[int]) -> str:
     return "×".join(str(d) for d in shape)
@@ -34,6 +36,7 @@ def print_report(report: Report, file=None) -> None:
     table.add_column("params", justify="right")
     table.add_column("MACs per sample", justify="right")
     current_row = None
+    detailed = len(report.layers) <= MAX_DETAILED  # rich takes seconds over thousands of rows
     for layer in report.layers:
         if layer.row_line is not None and (layer.row_line, layer.row_file) != current_row:
             current_row = (layer.row_line, layer.row_file)
@@ -43,17 +46,22 @@ def print_report(report: Report, file=None) -> None:
             table.add_row(str(layer.row_line), text, "", _shape(row_layers[-1].output_shape),
                           f"{sum(l.params for l in row_layers):,}", f"{sum(l.macs for l in row_layers):,}",
                           style="bold")
+        if not detailed and layer.row_line is not None:
+            continue
         indent = "  " if layer.row_line is not None else ""
         table.add_row("" if layer.row_line is not None else str(layer.line), indent + layer.name,
                       layer.op + (" (aux)" if layer.aux else ""), _shape(layer.output_shape),
                       f"{layer.params:,}" if layer.params else "", f"{layer.macs:,}" if layer.macs else "")
     out.print(table)
+    if not detailed:
+        out.print(f"({len(report.layers):,} layers: each table row is shown as one line; --json lists every layer)",
+                  markup=False)
     m = report.memory
     lines = [
         f"output shape:               {_shape(report.output_shape)}",
         f"params:                     {report.params:,} (trainable {report.trainable_params:,}; "
         f"buffers {report.buffers:,})",
-        f"mult-adds (batch {report.batch}):        {report.macs:,} ({report.macs / 1e9:.2f} G)",
+        f"{f'mult-adds (batch {report.batch}):':<28}{report.macs:,} ({report.macs / 1e9:.2f} G)",
         f"input size (MB):            {m.input_mb:.2f}",
         f"forward/backward pass (MB): {m.forward_backward_mb:.2f}",
         f"params size (MB):           {m.params_mb:.2f}",

@@ -125,44 +125,91 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
     try:
         program = load(path, text)
     except ArchError as error:
-        return _failed(str(path), error.diagnostics, {}, batch, budget)
+        return _failed(error.diagnostics, _sources_of(error.diagnostics, str(path), text), batch, budget)
     diagnostics = list(program.diagnostics) + resolve(program)
     if program.network is None:
-        diagnostics.append(Diagnostic(code="E201", file=str(path), span=ast.Span(line=1, col=1, end_line=1, end_col=2),
-                                      message="this file defines no network", severity="note" if program.blocks else "error",
-                                      hint="a block library is checked when a network uses it"))
-        return _failed(str(path), _dedupe(diagnostics), program.sources, batch, budget)
+        if not any(d.severity == "error" for d in diagnostics):
+            diagnostics.append(Diagnostic(
+                code="N002", file=str(path), span=ast.Span(line=1, col=1, end_line=1, end_col=2), severity="note",
+                message=f"a library of {len(program.blocks)} blocks and {len(program.lets)} constants; no network to check",
+                hint="its blocks are checked in full when a network uses them"))
+        return _failed(_dedupe(diagnostics), program.sources, batch, budget)
     try:
-        values = _parameters(program, variant, params)
-        declared = _declared_input(program, values)
+        graph, values, found = _elaborate(program, variant, params, shape_override)
     except CompileError as error:
         diagnostics.append(Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span,
                                       hint=error.hint))
-        return _failed(str(path), diagnostics, program.sources, batch, budget)
-    input_shape = tuple(shape_override or declared)
-    elaborator = Elaborator(program, values, input_shape, as_printed=input_shape == tuple(declared))
+        return _failed(_dedupe(diagnostics), program.sources, batch, budget)
+    return _summarise(program, graph, variant, values, batch, budget, _dedupe(diagnostics + found))
+
+
+def build_graph(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
+                text: str | None = None, **params: Any) -> Graph:
+    """The checked graph IR of a network; raises ArchError if the file has errors."""
+    program = load(path, text)
+    diagnostics = list(program.diagnostics) + resolve(program)
+    if program.network is None:
+        raise ArchError([Diagnostic(code="E201", file=str(path), message="this file defines no network")])
+    try:
+        graph, _values, found = _elaborate(program, variant, params, parse_input(input) if isinstance(input, str) else input)
+    except CompileError as error:
+        raise ArchError([Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span)]) from None
+    errors = [d for d in diagnostics + found if d.severity == "error"]
+    if errors:
+        raise ArchError(_dedupe(errors))
+    return graph
+
+
+def _elaborate(program: Program, variant, params, shape_override):
+    printed = _parameters(program, None, {})
+    values = _parameters(program, variant, params)
+    declared = _declared_input(program, printed)
+    input_shape = tuple(shape_override or _declared_input(program, values))
+    as_printed = values == printed and input_shape == declared
+    diagnostics: list[Diagnostic] = []
+    if not as_printed:
+        # The size and params/ops columns describe the network as printed: check
+        # them there (a wrong cell is wrong whatever the settings), then compute
+        # the network asked for without them.
+        at_defaults = Elaborator(program, printed, declared, as_printed=True)
+        at_defaults.run()
+        diagnostics += at_defaults.diagnostics
+    elaborator = Elaborator(program, values, input_shape, as_printed=as_printed)
     graph = elaborator.run()
     diagnostics += elaborator.diagnostics
     if elaborator.unchecked:
+        shown = "×".join(str(d) for d in declared)
         diagnostics.append(Diagnostic(
             code="N001", severity="note", file=program.file, span=program.input.span if program.input else ast.NO_SPAN,
-            message=f"{elaborator.unchecked} size cells were not checked: they describe the network as printed",
-            hint="they are checked at the declared input with the table values unscaled"))
-    return _summarise(program, graph, variant, values, batch, budget, _dedupe(diagnostics))
+            message=f"{elaborator.unchecked} size and figure cells describe the network as printed, not these settings",
+            hint=f"they were checked at its defaults and input {shown}"))
+    return graph, values, diagnostics
+
+
+def _sources_of(diagnostics: list[Diagnostic], path: str, text: str | None) -> dict[str, str]:
+    """The text of every file a load error points into, for rendering its line."""
+    sources = {path: text} if text is not None else {}
+    for d in diagnostics:
+        if d.file not in sources:
+            try:
+                sources[d.file] = Path(d.file).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                pass
+    return sources
 
 
 def _parameters(program: Program, variant: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The network's parameter values: defaults, then the variant's, then --set.
+
+    Defaults are evaluated in order after the others are known, so
+    `width = 2 * k` follows `--set k=3`.
+    """
     network = program.network
     names = [p.name for p in network.params]
     from .elaborate import global_env
 
     env = global_env(program, {})
-    values: dict[str, Any] = {}
-    for param in network.params:
-        if param.default is None:
-            values[param.name] = None
-        else:
-            values[param.name] = evaluate(param.default, env.child(dict(values)))
+    given: dict[str, Any] = {}
     if variant is not None:
         chosen = program.variants.get(variant)
         if chosen is None:
@@ -171,7 +218,7 @@ def _parameters(program: Program, variant: str | None, overrides: dict[str, Any]
             if kwarg.name not in names:
                 raise CompileError("E202", f"variant '{variant}' sets '{kwarg.name}', which {network.name} does not have",
                                    kwarg.span, hint=did_you_mean(kwarg.name, names))
-            values[kwarg.name] = evaluate(kwarg.value, env.child(dict(values)))
+            given[kwarg.name] = evaluate(kwarg.value, env)
     for name, value in overrides.items():
         if name not in names:
             raise UsageError(f"{network.name} has no parameter '{name}'" + _choices(name, names))
@@ -179,11 +226,17 @@ def _parameters(program: Program, variant: str | None, overrides: dict[str, Any]
             try:  # `--set block=bottleneck`: a name from the file or the op registry
                 value = env.lookup(value, network.span)
             except CompileError:
-                pass
-        values[name] = value
-    missing = [n for n, v in values.items() if v is None and not any(p.name == n and p.default for p in network.params)]
-    if missing:
-        raise UsageError(f"{network.name} needs a value for {', '.join(missing)} (--set NAME=VALUE)")
+                raise UsageError(f"--set {name}={value}: '{value}' names nothing in {program.file}"
+                                 + _choices(value, env.names())) from None
+        given[name] = value
+    values: dict[str, Any] = {}
+    for param in network.params:
+        if param.name in given:
+            values[param.name] = given[param.name]
+        elif param.default is not None:
+            values[param.name] = evaluate(param.default, env.child(dict(values)))
+        else:
+            raise UsageError(f"{network.name} needs a value for '{param.name}' (--set {param.name}=VALUE)")
     return values
 
 
@@ -221,7 +274,7 @@ def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def _failed(path: str, diagnostics, sources, batch: int, budget) -> Report:
+def _failed(diagnostics, sources, batch: int, budget) -> Report:
     zero = Memory(input_mb=0, forward_backward_mb=0, params_mb=0, total_mb=0)
     return Report(network=None, variant=None, parameters={}, input=[], batch=batch, output_shape=[], params=0,
                   trainable_params=0, buffers=0, macs=0, memory=zero, memory_budget_bytes=budget, max_batch=None,
@@ -248,8 +301,8 @@ def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostic
     layers = graph.layers()
     last = graph.layer(graph.order[-1]).out_shape if graph.order else graph.input_shape
     main_out = graph.outputs.get(program.sections[-1].name) if program.sections else None
-    if main_out is not None and main_out in graph.g and graph.g.nodes[main_out].get("layer") is not None:
-        last = graph.layer(main_out).out_shape
+    if main_out is not None:
+        last = graph.shape_of(main_out)
     input_b, fwd_b, params_b = memory_bytes(graph, batch)
     mb = lambda b: round(b / 1e6, 2)  # noqa: E731 - torchinfo prints megabytes of 10^6 bytes
     memory = Memory(input_mb=mb(input_b), forward_backward_mb=mb(fwd_b), params_mb=mb(params_b),

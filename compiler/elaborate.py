@@ -57,7 +57,7 @@ class Elaborator:
                 env = self.network_env.child({})
                 x = self.stmts(section.body, x, env, Site(self.program.file, (section.name,)), section.where)
                 if x is not None:
-                    self.graph.outputs[section.name] = x.name
+                    self.graph.outputs[section.name] = x.name  # a section's name is its output's name
         except Abort:
             return self.graph
         return self.graph
@@ -103,17 +103,18 @@ class Elaborator:
             return self.add_layer("multiply", None, [x.name, gate.name], Site(site.file, site.scope + ("mul",), site.row, site.row_file),
                                   stmt.span)
         if kind == "output":
-            self.graph.outputs[stmt.name] = x.name
+            self.name_output(self.graph.outputs, stmt.name, x.name, stmt.span)
             return x
         if kind == "aux":
             if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
                 was, self.aux = self.aux, True
                 try:
-                    head = self.call_stmt(stmt.call, x, env, Site(site.file, (stmt.name,), site.row, site.row_file))
+                    head = self.call_stmt(stmt.call, x, env, Site(site.file, site.scope + (stmt.name,), site.row,
+                                                                  site.row_file))
                 finally:
                     self.aux = was
                 if head is not None:
-                    self.graph.aux[stmt.name] = head.name
+                    self.name_output(self.graph.aux, stmt.name, head.name, stmt.span)
             return x
         raise CompileError("E209", f"a {kind} cannot stand here", stmt.span)
 
@@ -139,6 +140,12 @@ class Elaborator:
             y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, Site(site.file, site.scope + ("drop",), site.row, site.row_file),
                             stmt.span)
         return self.add_layer("add", None, [y.name, skip.name], Site(site.file, site.scope + ("add",), site.row, site.row_file), stmt.span)
+
+    def name_output(self, table: dict[str, str], name: str, layer: str, span: ast.Span) -> None:
+        if name in self.graph.outputs or name in self.graph.aux or name in {s.name for s in self.program.sections}:
+            raise CompileError("E204", f"the output name '{name}' is already taken", span,
+                               hint="sections, outputs and aux heads each need their own name")
+        table[name] = layer
 
     # ----------------------------------------------------------------- calls
     def call_stmt(self, call: ast.Call, x: Tensor, env: Env, site: Site) -> Tensor | None:
@@ -206,8 +213,11 @@ class Elaborator:
         try:
             out = op.infer(attrs, in_shapes)
         except ShapeError as error:
-            raise CompileError(error.code, f"{op_name}: {error.message}", span, error.hint) from None
+            message = error.message if error.message.startswith(op_name) else f"{op_name}: {error.message}"
+            raise CompileError(error.code, message, span, error.hint) from None
         name = ".".join(site.scope)
+        if name in self.graph:  # pragma: no cover - scopes are unique by construction
+            raise CompileError("E204", f"two layers would be named '{name}'", span)
         layer = Layer(name=name, op=op_name, attrs=attrs, inputs=inputs, in_shapes=in_shapes, out_shape=out,
                       params=op.param_shapes(attrs, in_shapes), buffers=op.buffer_shapes(attrs, in_shapes),
                       macs=0, file=site.file, span=span, row=site.row, row_file=site.row_file, aux=self.aux)

@@ -78,17 +78,21 @@ class Env:
         raise CompileError("E200", f"unknown name '{name}'", span, hint=did_you_mean(name, self.names()))
 
     def callable(self, name: str, span: ast.Span):
-        """Look `name` up as something to call: numbers and strings do not hide an op
-        of the same name, so `dropout(dropout)` calls the op with the parameter."""
+        """Look `name` up as something to call. Values that are not ops or blocks do
+        not hide one of the same name further out, so `dropout(dropout)` calls the
+        op with the parameter; a name that is only ever none (`nl = -`) gives None,
+        and the call is left out."""
         env: Env | None = self
+        absent = False
         while env is not None:
             for table in (env.values, env.lazy):
                 if name in table:
                     value = self.lookup(name, span) if table is env.lazy else table[name]
-                    if value is None or isinstance(value, Ref):
+                    if isinstance(value, Ref):
                         return value
+                    absent = absent or value is None
             env = env.parent
-        return self.lookup(name, span)
+        return None if absent else self.lookup(name, span)
 
     def names(self) -> set[str]:
         env, names = self, set()
@@ -186,6 +190,9 @@ def evaluate(node: ast.Expr, env: Env):
         return node.op == "and"
     if kind == "ifexp":
         return evaluate(node.then if truth(evaluate(node.cond, env), node.cond.span) else node.other, env)
+    if kind == "dims":  # `1x7` as a value: a kernel or padding pair; `7²` is 7×7
+        sizes = tuple(evaluate(i, env) for i in node.items)
+        return sizes * 2 if len(sizes) == 1 and node.squared[0] else sizes
     raise CompileError("E209", f"a {kind} cannot be used as a value here", node.span)
 
 

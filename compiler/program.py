@@ -117,8 +117,9 @@ def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
                                     hint=f"looked in {here.parent} and in the block library {library_dir()}")])
     key = str(target.resolve())
     if key in stack or str(Path(path).resolve()) == key:
+        chain = " -> ".join(Path(p).name for p in stack + [str(Path(path).resolve()), key])
         program.diagnostics.append(Diagnostic(code="E207", file=path, span=item.span,
-                                              message=f"'{item.path}' uses itself, through " + " -> ".join(stack)))
+                                              message=f"'{item.path}' leads back to itself: {chain}"))
         return
     if key in {str(Path(p).resolve()) for p in program.modules}:
         return  # already loaded through another `use`

@@ -73,6 +73,8 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
 def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, resolutions):
     cells = row.cells
     op_cell = cells[roles.index("op")]
+    if op_cell.span.line == 0:  # an empty cell has no token to point at: point at the row
+        op_cell = op_cell.model_copy(update={"span": row.span})
     callee, extras = _operator(op_cell, env)
     for role, cell in zip(roles, cells):
         if role == "kernel" and cell.state == "value":  # GoogLeNet's "patch size/stride": 7×7/2
@@ -218,7 +220,7 @@ def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
         if target is None:
             what = {"k": "a kernel size", "s": "a stride"}.get(word, f"a parameter for the flag '{word}'")
             raise CompileError("E203", f"'{callee.name}' has no {what}", atom.span,
-                               hint=f"its parameters: {', '.join(names)}")
+                               hint=f"its parameters: {', '.join(names)}" if names else f"{callee.name} takes none")
         out[target] = value
     return out
 
@@ -239,7 +241,9 @@ def _derived_stride(resolutions, index: int, cell) -> int:
     here = resolutions[index]
     after = next((r for r in resolutions[index + 1:] if r is not None), here)
     if not isinstance(here, int) or not isinstance(after, int) or after <= 0 or here % after:
-        raise CompileError("E209", f"cannot derive a stride from resolution {here} followed by {after}", cell.span)
+        shown = lambda r: "an empty cell" if r is None else str(r)  # noqa: E731
+        raise CompileError("E209", f"cannot derive a stride from resolution {shown(here)} followed by {shown(after)}",
+                           cell.span, hint="each resolution must divide the one before it")
     return here // after
 
 
@@ -273,11 +277,15 @@ def _assert_size(el, cells, roles, role: str, x, what: str) -> None:
         return
     cell = cells[roles.index(role)]
     expected = _expected(cell, el.globals)
+    if role == "resolution" and expected[1] is None:
+        expected = (None, expected[0], expected[0])  # a resolution of 224 means 224×224
     actual = tuple(x.shape) if len(x.shape) == 3 else (x.shape[0], 1, 1)
     if any(e is not None and e != a for e, a in zip(expected, actual)):
         shown = "×".join("?" if e is None else str(e) for e in (expected[1], expected[2], expected[0]))
+        hint = "a row above produces a different size than the table states" if what == "input" else \
+            "this row produces a different size than the table states"
         raise CompileError("E302", f"the table says the {what} is {shown}, but it is {fmt_shape(x.shape)}", cell.span,
-                           hint="a row above produces a different size than its table states")
+                           hint=hint)
 
 
 def _resync(el, cells, roles, site):
@@ -299,6 +307,9 @@ def _resync(el, cells, roles, site):
 def _assert_paper_figures(el, cells, roles, layers) -> None:
     for role, actual in (("params", sum(l.param_count for l in layers)), ("ops", sum(l.macs for l in layers))):
         if role not in roles or cells[roles.index(role)].state != "value":
+            continue
+        if not el.as_printed:
+            el.unchecked += 1
             continue
         cell = cells[roles.index(role)]
         printed, tolerance = _paper_number(cell)

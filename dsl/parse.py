@@ -205,6 +205,8 @@ class _ToAst(Transformer):
         return _node(ast.Network, name=str(c[0]), params=c[1] or [], span=_span(meta))
 
     def input(self, meta, c):
+        if not isinstance(c[0], ast.Dims):
+            raise ArchError([Diagnostic(code="E100", span=c[0].span, message="the input is C x H x W, like 3 x 224 x 224")])
         return _node(ast.Input, dims=c[0], span=_span(meta))
 
     def variant(self, meta, c):

@@ -162,3 +162,20 @@ def test_set_accepts_names_and_booleans():
                                                   "network nin(num_classes = 10, dropout = 0.5, act = relu, deep = false)")
     report = archc.check(ZOO / "nin.arch", text=text, act="gelu", deep=True, num_classes=3)
     assert report.ok and report.parameters["act"] == "gelu" and report.parameters["deep"] is True
+
+
+def test_the_graph_ir_is_a_networkx_dag_in_build_order():
+    import networkx
+
+    from archc.compiler.check import build_graph
+
+    graph = build_graph(ZOO / "mobilenet_v3_small.arch")
+    g = graph.nx()
+    assert networkx.is_directed_acyclic_graph(g)
+    assert set(g.nodes) == {"input", *graph.order}
+    position = {name: i for i, name in enumerate(graph.order)}
+    assert all(position.get(a, -1) < position[b] for a, b in g.edges)  # build order is topological
+    adds = [n for n in graph.order if graph.layer(n).op == "add"]
+    assert len(adds) == 6 and all(g.in_degree(n) == 2 for n in adds)  # the six residual bnecks of Table 2
+    gates = [n for n in graph.order if graph.layer(n).op == "multiply"]
+    assert len(gates) == 9  # nine rows with SE ✓

@@ -33,7 +33,8 @@ class ShapeError(Exception):
 class Attrs(BaseModel):
     """Base of every op's parameter model."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: `bias = 1` or `out = 2.0` is a mistake to report, not to coerce
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class Op:

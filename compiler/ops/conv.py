@@ -46,6 +46,8 @@ class Conv(Op):
         (kh, kw), (sh, sw), (dh, dw), (ph, pw) = pair(a.k), pair(a.stride), pair(a.dilation), self.padding(a)
         if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
             raise ShapeError("kernel, stride and dilation must be at least 1, padding at least 0", code="E209")
+        if a.padding == "same":  # torch pads an even kernel more on one side; the size is kept
+            return check_dims((a.out, h, w))
         ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
         return check_dims((a.out, ho, wo))
