@@ -279,3 +279,40 @@ def test_all_errors_of_a_file_in_one_run():
                                                                            "| 16² × 16| cbr      | 3.5  |")
     codes = [d.code for d in errors(check(text))]
     assert "E201" in codes and "E209" in codes
+
+
+def test_defaults_follow_the_variant_and_set():
+    text = "network n(k = 4, width = 2 * k)\ninput 3 x 16 x 16\nf:\n    conv(width, 3)\n"
+    assert check(text).output_shape == [8, 16, 16]
+    assert check(text, k=3).output_shape == [6, 16, 16]
+
+
+def test_size_cells_are_checked_as_printed_whatever_the_settings():
+    text = "network n(c = 8)\ninput 3 x 16 x 16\nf:\n    | input   | op   | out | k |\n    | 16² × 3 | conv | c   | 3 |\n" \
+           "    | 16² × 9 | conv | 4   | 1 |\n"
+    for settings in ({}, {"c": 9}):  # the table is wrong as printed (8 ≠ 9), even where c = 9 would fit it
+        assert [d.code for d in errors(check(text, **settings))] == ["E302"]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_non_square_kernels_and_same_padding_follow_torch(k):
+    text = f"network n()\ninput 3 x 17 x 15\nf:\n    conv(8, 1x{k}, padding = \"same\")\n    conv(8, {k}x1, padding = 0x1)\n"
+    model = nn.Sequential(nn.Conv2d(3, 8, (1, k), padding="same"), nn.Conv2d(8, 8, (k, 1), padding=(0, 1)))
+    report = check(text)
+    assert not errors(report)
+    assert report.output_shape == list(model(torch.zeros(1, 3, 17, 15)).shape[1:])
+    assert report.params == params_of(model)
+
+
+def test_a_none_parameter_leaves_its_call_out_but_does_not_hide_an_op():
+    text = "block b(act = none):\n    conv(4, 3)\n    act()\n\nnetwork n(dropout = none)\ninput 3 x 8 x 8\nf:\n" \
+           "    b()\n    dropout(0.1)\n"
+    report = check(text)
+    assert not errors(report)
+    assert [l.op for l in report.layers] == ["conv", "dropout"]
+
+
+def test_op_arguments_are_strict():
+    found = errors(check("network n()\ninput 3 x 8 x 8\nf:\n    conv(4, 3, bias = 1)\n"))
+    assert [(d.code, d.span.line) for d in found] == [("E209", 4)]
