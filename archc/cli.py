@@ -136,11 +136,15 @@ def run() -> None:
     """Console-script entry: never a traceback for what a user typed."""
     try:
         code = main()
+        sys.stdout.flush()
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # `archc check ... | head`: the reader has what it wanted
+        code = EXIT_OK
     # Leave without tearing the interpreter down: nothing is left to clean up
     # (every file is closed), and the teardown of the imported modules would
     # be a fifth of a check's time.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(code)

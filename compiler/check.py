@@ -264,14 +264,19 @@ def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per place: name resolution and elaboration may both see an unknown name."""
-    seen, out = set(), []
+    """One diagnostic per mistake: name resolution and elaboration may both see an
+    unknown name, elaboration at the whole call, resolution at the argument."""
+    out: list[Diagnostic] = []
     for d in diagnostics:
-        key = (d.file, d.span.line, d.span.col, d.severity)
-        if key not in seen:
-            seen.add(key)
+        if not any(k.file == d.file and k.severity == d.severity and (k.code == d.code or k.span == d.span)
+                   and _within(k.span, d.span) for k in out):
             out.append(d)
     return out
+
+
+def _within(inner: ast.Span, outer: ast.Span) -> bool:
+    return (outer.line, outer.col) <= (inner.line, inner.col) and \
+        (inner.end_line, inner.end_col) <= (outer.end_line, outer.end_col)
 
 
 def _failed(diagnostics, sources, batch: int, budget) -> Report:

@@ -206,14 +206,20 @@ class Elaborator:
     def add_layer(self, op_name: str, call, inputs: list[str], site: Site, span: ast.Span) -> Tensor:
         op = OPS[op_name]
         if len(self.graph.order) >= MAX_LAYERS:
-            self.report(CompileError("E400", f"the network has more than {MAX_LAYERS:,} layers", span), site.file)
+            # Point at the user's own row or call, not at a layer deep in a library block.
+            file, where = (self.calls[0][1], self.calls[0][2]) if self.calls else (site.file, span)
+            if site.row is not None:
+                file, where = site.row_file, site.row
+            self.diagnostics.append(Diagnostic(code="E400", file=file, span=where,
+                                               message=f"the network has more than {MAX_LAYERS:,} layers",
+                                               hint="a repeat count or a block that uses itself is far too large"))
             raise Abort
         attrs = op.Attrs() if call is None else bind_attrs(op, *call, span)
         in_shapes = [self.graph.shape_of(i) for i in inputs]
         try:
             out = op.infer(attrs, in_shapes)
         except ShapeError as error:
-            message = error.message if error.message.startswith(op_name) else f"{op_name}: {error.message}"
+            message = error.message if error.message.startswith(op_name) or not op.callable_ else f"{op_name}: {error.message}"
             raise CompileError(error.code, message, span, error.hint) from None
         name = ".".join(site.scope)
         if name in self.graph:  # pragma: no cover - scopes are unique by construction

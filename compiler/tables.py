@@ -96,8 +96,10 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         elif target is None and heading in ("k", "kernel", "kernel size"):
             target = _kernel_param(names)
         if target is None:
+            described = _described(el, callee)
             raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
-                               hint=did_you_mean(heading, names) or f"its parameters: {', '.join(names)}")
+                               hint=did_you_mean(heading, list(names) + list(aliases))
+                               or f"its parameters (and column names): {', '.join(described) or 'none'}")
         kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
@@ -127,7 +129,7 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
             return None
     if repeat:
         _assert_size(el, cells, roles, "output", x, "output")
-        _assert_paper_figures(el, cells, roles, el.graph.layers()[first_layer:])
+        _assert_paper_figures(el, cells, roles, [el.graph.layer(n) for n in el.graph.order[first_layer:]])
     return x
 
 
@@ -181,6 +183,13 @@ def _aliases(el, callee: Ref) -> dict[str, str]:
     if callee.kind == "op":
         return {}
     return {normalize(a): p.name for p in el.program.blocks[callee.name][0].params for a in p.aliases}
+
+
+def _described(el, callee: Ref) -> list[str]:
+    """Parameter names with their column names as the block declares them: `out "#out"`."""
+    if callee.kind == "op":
+        return _param_names(el, callee)
+    return [p.name + "".join(f' "{a}"' for a in p.aliases) for p in el.program.blocks[callee.name][0].params]
 
 
 def _value(cell: ast.Cell, env: Env):

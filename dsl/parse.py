@@ -125,26 +125,42 @@ _FRIENDLY = {
 }
 
 
+# What a user most likely left out comes first in a hint.
+_FIRST = ["_NL", "VBAR", "RPAR", "COLON", "COMMA", "EQUAL", "NAME", "NUMBER"]
+_COMMENT_HINT = "a comment starts with '# ' (a '#' then a space)"
+
+
 def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     line, col = max(error.line, 1), max(error.column, 1)
-    expected = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or [])
+    expected = getattr(error, "expected", None) or getattr(error, "allowed", None) or []
+    expected = sorted(expected, key=lambda e: (_FIRST.index(e) if e in _FIRST else len(_FIRST), e))
     wanted = ", ".join(dict.fromkeys(_FRIENDLY.get(e, _describe_terminal(e)) for e in expected[:8]))
+    hint = f"expected {wanted}" if wanted else None
     if isinstance(error, UnexpectedCharacters):
         got = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "end of file"
         message = f"unexpected character {got!r}"
-        hint = "a comment starts with '# ' (a '#' then a space)" if got == "#" else None
+        hint = _COMMENT_HINT if got == "#" else hint
     elif isinstance(error, UnexpectedEOF):
         message = "unexpected end of file"
-        hint = f"expected {wanted}" if wanted else None
     else:
         token = error.token  # type: ignore[attr-defined]
-        shown = _FRIENDLY.get(token.type, repr(str(token))) if token.type.startswith("_") or token.type == "$END" else repr(str(token))
-        message = f"unexpected {shown}"
-        hint = f"expected {wanted}" if wanted else None
-        if str(token).lstrip().startswith("#"):
-            hint = "a comment starts with '# ' (a '#' then a space)"
-        if isinstance(error, UnexpectedToken) and token.type in ("_NL", "$END") and token.line:
-            line, col = token.line, token.column
+        value = str(token)
+        if token.type == "_INDENT":
+            # The indent token borrows the position of the newline before it.
+            line, col = token.end_line or line, token.end_column or col
+            message = "unexpected indentation"
+            hint = "only the body of a block, section, if, residual, shortcut, concat, branch or multiply is indented"
+        elif token.type == "HEADING":
+            # Outside a header the lexer only falls back to a heading when nothing else fits.
+            message = f"unexpected character {value.lstrip()[:1]!r}"
+            col += len(value) - len(value.lstrip())
+        else:
+            shown = _FRIENDLY.get(token.type, repr(value)) if token.type.startswith("_") or token.type == "$END" else repr(value)
+            message = f"unexpected {shown}"
+            if isinstance(error, UnexpectedToken) and token.type in ("_NL", "$END") and token.line:
+                line, col = token.line, token.column
+        if value.lstrip().startswith("#"):
+            hint = _COMMENT_HINT
     return Diagnostic(code="E100", file=file, message=message, hint=hint,
                       span=ast.Span(line=line, col=col, end_line=line, end_col=col + 1))
 

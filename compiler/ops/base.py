@@ -80,7 +80,7 @@ def check_dims(shape: Shape) -> Shape:
                              hint="the input is too small for this kernel and stride")
         if d > MAX_DIM:
             raise ShapeError(f"the output would be {fmt_shape(shape)}: a size above the limit of {MAX_DIM:,}",
-                             code="E400")
+                             code="E400", hint="no real network comes near it: is a digit too many?")
     return shape
 
 
