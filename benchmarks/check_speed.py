@@ -1,0 +1,436 @@
+"""How much faster is `archc check` than asking torchinfo the same question?
+
+A benchmark, not a test: run it by hand on the machine you want figures for.
+
+    python benchmarks/check_speed.py             # print the table
+    python benchmarks/check_speed.py --repeat 9  # more runs per command
+    python benchmarks/check_speed.py --write     # also update benchmarks/RESULTS.md
+
+Every command runs in a fresh interpreter (`sys.executable`), the way a user
+meets it: interpreter start, imports and the work itself all count. The
+commands run interleaved (round i runs each command once before round i+1
+starts), so drift in the machine's load falls on all of them alike, and the
+report gives the median of each. One untimed warm-up round first fills the
+bytecode and page caches.
+
+Two comparisons:
+
+* mobilenet_v3_small: `archc check architectures/mobilenet_v3_small.arch --json`
+  against `torchinfo.summary(torchvision.models.mobilenet_v3_small(), ...)`.
+* nin: `archc check architectures/nin.arch --json` against torchinfo on the
+  same network written in plain torch.nn (d2l's NiN, seed 002).
+
+Both sides must agree: archc's JSON `params` and `macs` must equal torchinfo's
+`total_params` and `total_mult_adds`, or the script says so loudly and exits 1.
+The stated target is archc at least 15x faster than torchinfo.
+
+It also splits archc's own time into interpreter start (`python -c pass`),
+importing the checker (`python -c "import archc.compiler.check"`) and the full
+check, and lists the heaviest imports from one `python -X importtime` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+TARGET = 15.0
+
+BEGIN = "<!-- check_speed:begin -->"
+END = "<!-- check_speed:end -->"
+
+# --- the torchinfo side: each snippet prints {"params": ..., "macs": ...} ---
+
+TORCHINFO_MOBILENET = """
+import json
+import torch, torchvision, torchinfo
+s = torchinfo.summary(torchvision.models.mobilenet_v3_small(),
+                      input_size=(1, 3, 224, 224), verbose=0, mode="eval")
+print(json.dumps({"params": s.total_params, "macs": s.total_mult_adds}))
+"""
+
+# d2l's NiN (seed 002), in plain torch.nn: the same network as architectures/nin.arch.
+TORCHINFO_NIN = """
+import json
+import torch, torchvision, torchinfo
+from torch import nn
+
+def nin_block(cin, cout, k, s, p):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, s, p), nn.ReLU(),
+        nn.Conv2d(cout, cout, 1), nn.ReLU(),
+        nn.Conv2d(cout, cout, 1), nn.ReLU())
+
+net = nn.Sequential(
+    nin_block(1, 96, 11, 4, 0), nn.MaxPool2d(3, 2),
+    nin_block(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2),
+    nin_block(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2),
+    nn.Dropout(0.5),
+    nin_block(384, 10, 3, 1, 1),
+    nn.AdaptiveAvgPool2d(1), nn.Flatten())
+s = torchinfo.summary(net, input_size=(1, 1, 224, 224), verbose=0, mode="eval")
+print(json.dumps({"params": s.total_params, "macs": s.total_mult_adds}))
+"""
+
+
+@dataclass
+class Command:
+    key: str
+    label: str
+    argv: list[str]
+    times: list[float] = field(default_factory=list)  # wall seconds
+    cpu: list[float] = field(default_factory=list)  # user + sys seconds of the child
+    stdout: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def py(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def archc_check(arch: str) -> list[str]:
+    return py("-m", "archc", "check", f"architectures/{arch}.arch", "--json")
+
+
+def child_env() -> dict[str, str]:
+    """The caller's environment, but letting Python write bytecode caches.
+
+    With PYTHONDONTWRITEBYTECODE set (some sandboxes set it), archc's own
+    modules, installed editable and never byte-compiled, would be compiled
+    from source on every run, while torch's site-packages ship their .pyc
+    files: a handicap no ordinary install has. The warm-up round writes the
+    caches (into gitignored __pycache__ folders).
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run_once(cmd: Command) -> tuple[float, float]:
+    """Run cmd once in a fresh process: (wall seconds, child CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd.argv, cwd=ROOT, capture_output=True, text=True, env=child_env(), check=False)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"error: {cmd.label!r} exited {proc.returncode}: {' '.join(cmd.argv)}")
+    cmd.stdout = proc.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def run_interleaved(commands: list[Command], repeat: int, warmup: int) -> None:
+    total = warmup + repeat
+    for i in range(total):
+        timed = i >= warmup
+        tag = f"round {i - warmup + 1}/{repeat}" if timed else f"warm-up {i + 1}/{warmup}"
+        print(f"  {tag} ...", file=sys.stderr, flush=True)
+        # Rotate the order each round so no command always runs first or last.
+        shift = i % len(commands)
+        for cmd in commands[shift:] + commands[:shift]:
+            wall, cpu = run_once(cmd)
+            if timed:
+                cmd.times.append(wall)
+                cmd.cpu.append(cpu)
+
+
+@dataclass
+class Import:
+    name: str
+    self_us: int
+    cum_us: int
+    children: list[Import] = field(default_factory=list)
+
+
+def import_tree() -> list[Import]:
+    """One `-X importtime` run of the mobilenet check, as a tree (roots in import order)."""
+    proc = subprocess.run(
+        py("-X", "importtime", *archc_check("mobilenet_v3_small")[1:]),
+        cwd=ROOT, capture_output=True, text=True, env=child_env(), check=False)
+    # importtime prints each module after its children; the indent gives the depth.
+    pending: list[tuple[int, Import]] = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
+        if not m:
+            continue
+        depth = (len(m.group(3)) - 1) // 2
+        node = Import(m.group(4), int(m.group(1)), int(m.group(2)))
+        while pending and pending[-1][0] > depth:
+            node.children.insert(0, pending.pop()[1])
+        pending.append((depth, node))
+    return [node for _, node in pending]
+
+
+def walk(nodes: list[Import], depth: int = 0):
+    for node in nodes:
+        yield depth, node
+        yield from walk(node.children, depth + 1)
+
+
+def import_tables(top: int) -> tuple[str, str, float]:
+    """(tree of the `top` heaviest imports by cumulative time, `top` heaviest by self time, total ms)."""
+    roots = import_tree()
+    everything = list(walk(roots))
+    total_ms = sum(n.cum_us for n in roots) / 1000
+    keep = {id(n) for _, n in sorted(everything, key=lambda dn: dn[1].cum_us, reverse=True)[:top]}
+    tree = ["| module (indent = imported by the row above) | self | cumulative |", "|---|---:|---:|"]
+    for depth, node in everything:
+        if id(node) in keep:
+            pad = "&nbsp;&nbsp;" * depth
+            tree.append(f"| {pad}`{node.name}` | {node.self_us / 1000:.1f} ms "
+                        f"| {node.cum_us / 1000:.1f} ms |")
+    by_self = sorted(everything, key=lambda dn: dn[1].self_us, reverse=True)[:top]
+    selfs = ["| module | self (its own top-level code) |", "|---|---:|"]
+    for _, node in by_self:
+        selfs.append(f"| `{node.name}` | {node.self_us / 1000:.1f} ms |")
+    return "\n".join(tree), "\n".join(selfs), total_ms
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = str(len(os.sched_getaffinity(0)))
+    except AttributeError:
+        cores = str(os.cpu_count())
+    versions = subprocess.run(
+        py("-c", "import torch, torchvision, torchinfo; "
+                 "print(torch.__version__, torchvision.__version__, torchinfo.__version__)"),
+        capture_output=True, text=True, check=False).stdout.split()
+    torch_v, tv_v, ti_v = (versions + ["?", "?", "?"])[:3]
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "python": platform.python_version(),
+        "torch": torch_v,
+        "torchvision": tv_v,
+        "torchinfo": ti_v,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def git_revision() -> str:
+    """The commit measured, with a note when the working tree differs from it."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{rev} (with uncommitted changes)" if dirty else rev
+
+
+def fmt_s(t: float) -> str:
+    return f"{t:.3f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per command (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    ap.add_argument("--top", type=int, default=15, help="import-time entries to list (default 15)")
+    ap.add_argument("--write", action="store_true",
+                    help=f"append or replace the section in {RESULTS.relative_to(ROOT)}")
+    args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+
+    archc_mb = Command("archc_mb", "archc check mobilenet_v3_small", archc_check("mobilenet_v3_small"))
+    ti_mb = Command("ti_mb", "torchinfo mobilenet_v3_small", py("-c", TORCHINFO_MOBILENET))
+    archc_nin = Command("archc_nin", "archc check nin", archc_check("nin"))
+    ti_nin = Command("ti_nin", "torchinfo nin", py("-c", TORCHINFO_NIN))
+    startup = Command("startup", "`python -c pass`", py("-c", "pass"))
+    imports = Command("imports", "`python -c \"import archc.compiler.check\"`",
+                      py("-c", "import archc.compiler.check"))
+    commands = [archc_mb, ti_mb, archc_nin, ti_nin, startup, imports]
+
+    print(f"Timing {len(commands)} commands, {args.repeat} runs each, interleaved "
+          f"(+{args.warmup} warm-up round{'s' if args.warmup != 1 else ''}) ...", file=sys.stderr)
+    load_before = os.getloadavg()[0]
+    revision = git_revision()
+    run_interleaved(commands, args.repeat, args.warmup)
+
+    # --- do both sides agree? ---
+    mismatches = []
+    pairs = [("mobilenet_v3_small", archc_mb, ti_mb), ("nin", archc_nin, ti_nin)]
+    agree_rows = []
+    for name, a, t in pairs:
+        aj, tj = json.loads(a.stdout), json.loads(t.stdout.strip().splitlines()[-1])
+        for ak, tk in (("params", "total_params"), ("macs", "total_mult_adds")):
+            ok = aj[ak] == tj[ak]
+            agree_rows.append((name, ak, aj[ak], tk, tj[ak], ok))
+            if not ok:
+                mismatches.append(f"{name}: archc {ak} = {aj[ak]:,} but torchinfo {tk} = {tj[ak]:,}")
+
+    # --- the figures ---
+    ratios = {name: t.median / a.median for name, a, t in pairs}
+    cpu_ratios = {name: t.cpu_median / a.cpu_median for name, a, t in pairs}
+    worst = min(ratios.values())
+    lines = [
+        ("| network | archc check | torchinfo.summary | torchinfo / archc "
+        f"| target ≥ {TARGET:.0f}× | CPU: archc | CPU: torchinfo | CPU ratio |"),
+        "|---|---:|---:|---:|:---:|---:|---:|---:|",
+    ]
+    for name, a, t in pairs:
+        r = ratios[name]
+        lines.append(f"| {name} | {fmt_s(a.median)} | {fmt_s(t.median)} | **{r:.1f}×** "
+                     f"| {'met' if r >= TARGET else 'NOT met'} "
+                     f"| {fmt_s(a.cpu_median)} | {fmt_s(t.cpu_median)} | {cpu_ratios[name]:.1f}× |")
+    table = "\n".join(lines)
+
+    startup_s, import_s, full_s = startup.median, imports.median, archc_mb.median
+    split = [
+        "| archc check mobilenet_v3_small, time split | median wall | share of full check |",
+        "|---|---:|---:|",
+        f"| interpreter start, `python -c pass` | {fmt_s(startup_s)} | {startup_s / full_s:.0%} |",
+        f"| `python -c \"import archc.compiler.check\"` | {fmt_s(import_s)} | {import_s / full_s:.0%} |",
+        (f"| &nbsp;&nbsp;of which importing archc's checker (minus start) | {fmt_s(import_s - startup_s)} "
+        f"| {(import_s - startup_s) / full_s:.0%} |"),
+        f"| full `archc check architectures/mobilenet_v3_small.arch --json` | {fmt_s(full_s)} | 100% |",
+        (f"| &nbsp;&nbsp;of which the cli, parsing, checking, JSON (minus the import) "
+        f"| {fmt_s(full_s - import_s)} | {(full_s - import_s) / full_s:.0%} |"),
+    ]
+    split_table = "\n".join(split)
+
+    agree = ["| network | quantity | archc | torchinfo | equal |", "|---|---|---:|---:|:---:|"]
+    for name, ak, av, tk, tv, ok in agree_rows:
+        agree.append(f"| {name} | `{ak}` / `{tk}` | {av:,} | {tv:,} | {'yes' if ok else '**NO**'} |")
+    agree_table = "\n".join(agree)
+
+    imp_table, self_table, imports_ms = import_tables(args.top)
+    load_after = os.getloadavg()[0]
+    if git_revision() != revision:
+        revision += f", but the tree changed during the run (now {git_revision()}): run it again"
+        print(f"warning: archc's source changed while timing ({revision})", file=sys.stderr)
+
+    raw = "\n".join(f"- {c.label}: wall " + ", ".join(f"{x:.3f}" for x in c.times)
+                    + " s; CPU " + ", ".join(f"{x:.3f}" for x in c.cpu) + " s"
+                    for c in commands)
+
+    if worst >= TARGET:
+        verdict = (f"TARGET MET: archc check is at least {TARGET:.0f}× faster than torchinfo "
+                   f"(worst ratio {worst:.1f}×).")
+    else:
+        verdict = (f"TARGET NOT MET: archc check is only {worst:.1f}× faster than torchinfo on its "
+                   f"worst network (target {TARGET:.0f}×). Of its {full_s:.3f} s on mobilenet_v3_small, "
+                   f"{startup_s:.3f} s is interpreter start, {import_s - startup_s:.3f} s importing "
+                   f"the checker and {full_s - import_s:.3f} s the rest.")
+    body = [
+        (f"Target: `archc check` at least {TARGET:.0f}× faster than `torchinfo.summary`, wall time, "
+        f"fresh process each."),
+        "",
+        f"**{verdict}**",
+        "",
+        "Medians of wall time; CPU is the child's user + sys time, less disturbed by other load.",
+        "",
+        table,
+        "",
+        "Where archc's time goes:",
+        "",
+        split_table,
+        "",
+        "Both sides agree on the totals:",
+        "",
+        agree_table,
+        "",
+        (f"Imports of one `python -X importtime -m archc check architectures/mobilenet_v3_small.arch "
+        f"--json` run ({imports_ms:.0f} ms in all; importtime itself adds overhead), "
+        f"the {args.top} heaviest by cumulative time:"),
+        "",
+        imp_table,
+        "",
+        (f"The {args.top} heaviest by self time (the module's own top-level code, "
+        "e.g. building pydantic models):"),
+        "",
+        self_table,
+    ]
+
+    print()
+    print(f"archc check vs torchinfo: {args.repeat} fresh processes per command, interleaved, "
+          f"after {args.warmup} warm-up round(s). Load average {load_before:.2f} before, "
+          f"{load_after:.2f} after ({os.cpu_count()} CPUs). archc at commit {revision}.\n")
+    print("\n".join(body))
+    if mismatches:
+        print("\n" + "!" * 72)
+        print("MISMATCH between archc check and torchinfo:")
+        for m in mismatches:
+            print(f"  {m}")
+        print("!" * 72)
+
+    if args.write:
+        m = machine()
+        today = _dt.date.today().isoformat()
+        section = "\n".join([
+            BEGIN,
+            "## `archc check` vs `torchinfo.summary`",
+            "",
+            (f"Measured {today} by `python benchmarks/check_speed.py --repeat {args.repeat} --write`; "
+            "every figure below comes from that one run. Absolute seconds depend on the machine "
+            "and its load; compare the ratios."),
+            "",
+            (f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; "
+            f"load average {load_before:.2f} before the run, {load_after:.2f} after"),
+            f"- archc at commit {revision}",
+            (f"- Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
+            f"torchinfo {m['torchinfo']}"),
+            (f"- Each command ran {args.repeat} times in a fresh interpreter (`sys.executable`), "
+            f"interleaved, after {args.warmup} warm-up round(s), with bytecode caching on."),
+            ("- archc side: `python -m archc check architectures/<net>.arch --json`. torchinfo side: "
+            "a fresh `python -c` that imports torch, torchvision and torchinfo and runs "
+            "`torchinfo.summary(..., input_size=(1, C, 224, 224), verbose=0, mode=\"eval\")` on "
+            "`torchvision.models.mobilenet_v3_small()`, or on d2l's NiN in plain `torch.nn`."),
+            "",
+            *body,
+            "",
+            "<details><summary>Raw timings</summary>",
+            "",
+            raw,
+            "",
+            "</details>",
+            END,
+        ])
+        old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+        if BEGIN in old and END in old:
+            head, rest = old.split(BEGIN, 1)
+            new = head + section + rest.split(END, 1)[1]
+        else:
+            new = old.rstrip("\n") + "\n\n" + section + "\n"
+        RESULTS.write_text(new)
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+
+    if mismatches:
+        print("\nexit 1: archc and torchinfo disagree", file=sys.stderr)
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
