@@ -6,6 +6,6 @@
     [10]
 """
 
-from .api import check, zoo_path
+from .api import Report, UsageError, check, zoo_path
 
-__all__ = ["check", "zoo_path"]
+__all__ = ["check", "zoo_path", "Report", "UsageError"]

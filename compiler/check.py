@@ -136,6 +136,10 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         return _failed(_dedupe(diagnostics), program.sources, batch, budget)
     try:
         graph, values, found = _elaborate(program, variant, params, shape_override)
+    except UsageError:
+        if any(d.severity == "error" for d in diagnostics):
+            return _failed(_dedupe(diagnostics), program.sources, batch, budget)  # the file's own errors first
+        raise
     except CompileError as error:
         diagnostics.append(Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span,
                                       hint=error.hint))
