@@ -23,7 +23,9 @@ def print_report(report: Report, file=None) -> None:
     for diagnostic in report.diagnostics:
         err.print(diagnostic.render(report.sources.get(diagnostic.file)), markup=False)
     errors = sum(d.severity == "error" for d in report.diagnostics)
-    if report.network is None or errors:
+    if report.network is None and not errors:
+        return
+    if errors:
         err.print(f"{errors} error{'s' if errors != 1 else ''}; nothing to report until "
                   f"{'it is' if errors == 1 else 'they are'} fixed", markup=False, highlight=False)
         return

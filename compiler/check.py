@@ -131,8 +131,9 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         if not any(d.severity == "error" for d in diagnostics):
             diagnostics.append(Diagnostic(
                 code="N002", file=str(path), span=ast.Span(line=1, col=1, end_line=1, end_col=2), severity="note",
-                message=f"a library of {len(program.blocks)} blocks and {len(program.lets)} constants; no network to check",
-                hint="its blocks are checked in full when a network uses them"))
+                message=f"a library of {_count(len(program.blocks), 'block')} and {_count(len(program.lets), 'constant')}; "
+                        "no network to check",
+                hint="names are checked now; shapes when a network uses the blocks"))
         return _failed(_dedupe(diagnostics), program.sources, batch, budget)
     try:
         graph, values, found = _elaborate(program, variant, params, shape_override)
@@ -165,12 +166,15 @@ def build_graph(path: str | Path, *, variant: str | None = None, input: str | tu
 
 
 def _elaborate(program: Program, variant, params, shape_override):
-    printed = _parameters(program, None, {})
     values = _parameters(program, variant, params)
+    # As printed: every parameter at its default; one without a default takes the value given.
+    required = {p.name: values[p.name] for p in program.network.params if p.default is None}
+    printed = _parameters(program, None, required)
     declared = _declared_input(program, printed)
     input_shape = tuple(shape_override or _declared_input(program, values))
     as_printed = values == printed and input_shape == declared
     diagnostics: list[Diagnostic] = []
+    unchecked_as_printed = None
     if not as_printed:
         # The size and params/ops columns describe the network as printed: check
         # them there (a wrong cell is wrong whatever the settings), then compute
@@ -178,16 +182,26 @@ def _elaborate(program: Program, variant, params, shape_override):
         at_defaults = Elaborator(program, printed, declared, as_printed=True)
         at_defaults.run()
         diagnostics += at_defaults.diagnostics
+        unchecked_as_printed = at_defaults.unchecked
     elaborator = Elaborator(program, values, input_shape, as_printed=as_printed)
     graph = elaborator.run()
     diagnostics += elaborator.diagnostics
     if elaborator.unchecked:
         shown = "×".join(str(d) for d in declared)
+        if unchecked_as_printed == 0:
+            hint = f"they were checked at its defaults and input {shown}"
+        else:
+            hint = "`where` rescales the table even at the defaults, so the cells after the first rescaled value " \
+                   "are not checked"
         diagnostics.append(Diagnostic(
             code="N001", severity="note", file=program.file, span=program.input.span if program.input else ast.NO_SPAN,
             message=f"{elaborator.unchecked} size and figure cells describe the network as printed, not these settings",
-            hint=f"they were checked at its defaults and input {shown}"))
+            hint=hint))
     return graph, values, diagnostics
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _sources_of(diagnostics: list[Diagnostic], path: str, text: str | None) -> dict[str, str]:
@@ -261,7 +275,9 @@ def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]
     if any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 1 << 16 for s in sizes):
         raise CompileError("E209", f"the input size must be whole numbers from 1 to 65536, got {sizes}", dims.span)
     if any(dims.squared):  # the paper's 224² × 3
-        return (sizes[-1], sizes[0], sizes[0]) if len(sizes) == 2 else tuple(sizes)
+        if len(sizes) != 2 or dims.squared != [True, False]:
+            raise CompileError("E209", "the input is C x H x W, like 3 x 224 x 224, or the paper's 224² × 3", dims.span)
+        return (sizes[1], sizes[0], sizes[0])
     if len(sizes) != 3:
         raise CompileError("E209", "the input is C x H x W, like 3 x 224 x 224", dims.span)
     return tuple(sizes)

@@ -245,7 +245,8 @@ def bind_attrs(op, args: list, kwargs: dict, span: ast.Span):
         if key in values:
             raise CompileError("E202", f"{op.name}: argument '{key}' given twice", span)
         values[key] = value
-    values = {k: v for k, v in values.items() if v is not None or k in ("padding", "stride")}
+    # none means "the default"; where the default is itself none (conv padding: automatic), it is kept.
+    values = {k: v for k, v in values.items() if v is not None or op.Attrs.model_fields[k].default is None}
     try:
         return op.Attrs(**values)
     except ValidationError as error:

@@ -191,6 +191,9 @@ def evaluate(node: ast.Expr, env: Env):
     if kind == "ifexp":
         return evaluate(node.then if truth(evaluate(node.cond, env), node.cond.span) else node.other, env)
     if kind == "dims":  # `1x7` as a value: a kernel or padding pair; `7²` is 7×7
+        if node.stride is not None:
+            raise CompileError("E209", "a stride after '/' belongs in a table's kernel cell", node.span,
+                               hint="in a call, give it as stride = ...")
         sizes = tuple(evaluate(i, env) for i in node.items)
         return sizes * 2 if len(sizes) == 1 and node.squared[0] else sizes
     raise CompileError("E209", f"a {kind} cannot be used as a value here", node.span)

@@ -33,8 +33,12 @@ def resolve(program: Program) -> list[Diagnostic]:
                 checker.expr(kwarg.value, local | {kwarg.name})
             checker.stmts(section.body, local)
         for variant in program.variants.values():
-            for kwarg in variant.kwargs:
-                checker.expr(kwarg.value, network)
+            for kwarg in variant.kwargs:  # variant values see constants, ops and blocks, as defaults do
+                if kwarg.name not in network:
+                    checker.report("E202", f"variant '{variant.name}' sets '{kwarg.name}', which "
+                                   f"{program.network.name} does not have", kwarg.span,
+                                   did_you_mean(kwarg.name, network))
+                checker.expr(kwarg.value, set())
     return checker.found
 
 

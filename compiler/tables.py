@@ -77,8 +77,12 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         op_cell = op_cell.model_copy(update={"span": row.span})
     callee, extras = _operator(op_cell, env)
     for role, cell in zip(roles, cells):
-        if role == "kernel" and cell.state == "value":  # GoogLeNet's "patch size/stride": 7×7/2
-            extras.update(_operator_extras([a for part in cell.parts for a in part]))
+        if role == "kernel" and cell.state == "value":  # GoogLeNet's "patch size/stride": 7×7/2, or just 3
+            atoms = [a for part in cell.parts for a in part]
+            if len(atoms) == 1 and atoms[0].kind == "num":
+                extras["@k"] = (atoms[0], _value(cell, env))
+            else:
+                extras.update(_operator_extras(atoms))
     kwargs = resolve_extras(el, callee, extras)
     names = _param_names(el, callee)
     aliases = _aliases(el, callee)

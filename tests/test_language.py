@@ -316,3 +316,33 @@ def test_a_none_parameter_leaves_its_call_out_but_does_not_hide_an_op():
 def test_op_arguments_are_strict():
     found = errors(check("network n()\ninput 3 x 8 x 8\nf:\n    conv(4, 3, bias = 1)\n"))
     assert [(d.code, d.span.line) for d in found] == [("E209", 4)]
+
+
+def test_a_parameter_without_a_default_takes_the_value_given():
+    text = "network n(c, w = 2 * c)\ninput 3 x 8 x 8\nf:\n    | input  | op   | out | k |\n    | 8² × 3 | conv | w   | 3 |\n"
+    assert check(text, c=3).output_shape == [6, 8, 8]
+    with pytest.raises(archc.UsageError):
+        check(text)
+
+
+@pytest.mark.parametrize("line", ["input 224²", "input 3 x 224²", "input 224² × 3 × 2"])
+def test_malformed_input_sizes_are_errors(line):
+    assert [d.code for d in errors(check(f"network n()\n{line}\nf:\n    relu()\n"))] == ["E209"]
+
+
+def test_a_stride_after_a_slash_is_only_for_table_cells():
+    assert [d.code for d in errors(check("network n()\ninput 3 x 8 x 8\nf:\n    conv(8, 7x7/2)\n"))] == ["E209"]
+    text = "network n()\ninput 3 x 16 x 16\nf:\n    | op   | out | kernel |\n    | conv | 8   | 3      |\n" \
+           "    | conv | 8   | 3x3/2  |\n"
+    assert check(text).output_shape == [8, 8, 8]
+
+
+def test_none_means_the_default():
+    report = check("network n()\ninput 3 x 8 x 8\nf:\n    conv(4, 3, stride = none, padding = none)\n"
+                   "    maxpool(2, stride = none)\n")
+    assert report.output_shape == [4, 4, 4]
+
+
+def test_variants_are_checked_even_when_not_chosen():
+    found = errors(check("network n(a = 1)\ninput 3 x 8 x 8\nvariant v(b = 2, a = a)\nf:\n    relu()\n"))
+    assert [(d.code, d.span.line) for d in found] == [("E202", 3), ("E200", 3)]

@@ -9,9 +9,18 @@ class LeakyAttrs(Attrs):
     negative_slope: float = 0.01
 
 
+class Activation(Op):
+    torch_name: str
+
+    def torch_module(self, a, inputs):
+        from torch import nn
+
+        return getattr(nn, self.torch_name)(**a.model_dump())
+
+
 def _activation(op_name: str, torch_name: str, attrs: type[Attrs] = Attrs) -> type[Op]:
-    return type(op_name.title(), (Op,), {"name": op_name, "Attrs": attrs, "doc": f"{op_name}(): torch.nn.{torch_name}",
-                                          "torch_name": torch_name})
+    return type(op_name.title(), (Activation,), {"name": op_name, "Attrs": attrs, "torch_name": torch_name,
+                                                 "doc": f"{op_name}(): torch.nn.{torch_name}"})
 
 
 ACTIVATIONS = [

@@ -1,6 +1,7 @@
 """What every primitive op knows: its parameters (a pydantic model), its output
-shape, its parameter and buffer shapes, and its MACs. The checker reads these;
-the emitters (torch module builder, source template) fill the two slots.
+shape, its parameter and buffer shapes, its MACs, and the torch module that
+computes it. The checker reads the first four and never imports torch; the
+in-memory builder calls `torch_module`; the source emitter fills `template`.
 
 Shapes exclude the batch: (C, H, W) for feature maps, (F,) for vectors.
 
@@ -13,7 +14,7 @@ every other layer (linear, batch norm). Layers without parameters cost nothing.
 from __future__ import annotations
 
 from math import prod
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -45,8 +46,7 @@ class Op:
     doc: ClassVar[str] = ""
     callable_: ClassVar[bool] = True  # False for add/concat/multiply, made by statements
     is_conv: ClassVar[bool] = False
-    # Filled by the emission stage: build the torch module, and the source template.
-    torch_module: ClassVar[Callable | None] = None
+    # The source template, filled by the emission stage.
     template: ClassVar[str | None] = None
 
     def infer(self, a, inputs: list[Shape]) -> Shape:
@@ -58,6 +58,11 @@ class Op:
 
     def buffer_shapes(self, a, inputs: list[Shape]) -> dict[str, Shape]:
         return {}
+
+    def torch_module(self, a, inputs: list[Shape]):
+        """The torch.nn module computing this op, its parameters registered in the
+        order of `param_shapes`. Imports torch, so only emission calls it."""
+        raise NotImplementedError(f"{self.name} is computed by the emitted forward, not by a module")
 
     def macs(self, a, inputs: list[Shape], out: Shape) -> int:
         params = sum(prod(s) for s in self.param_shapes(a, inputs).values())

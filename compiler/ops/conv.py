@@ -52,6 +52,12 @@ class Conv(Op):
         wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
         return check_dims((a.out, ho, wo))
 
+    def torch_module(self, a: ConvAttrs, inputs):
+        from torch import nn
+
+        padding = "same" if a.padding == "same" else self.padding(a)
+        return nn.Conv2d(inputs[0][0], a.out, pair(a.k), pair(a.stride), padding, pair(a.dilation), a.groups, a.bias)
+
     def param_shapes(self, a: ConvAttrs, inputs):
         kh, kw = pair(a.k)
         shapes = {"weight": (a.out, inputs[0][0] // a.groups, kh, kw)}

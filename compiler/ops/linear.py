@@ -23,6 +23,11 @@ class Linear(Op):
                              hint="put flatten() before it", code="E306")
         return check_dims((a.out,))
 
+    def torch_module(self, a: LinearAttrs, inputs):
+        from torch import nn
+
+        return nn.Linear(inputs[0][0], a.out, a.bias)
+
     def param_shapes(self, a: LinearAttrs, inputs):
         shapes = {"weight": (a.out, inputs[0][0])}
         if a.bias:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from math import prod
+from typing import Literal
 
 from pydantic import Field
 
@@ -18,10 +19,15 @@ class Dropout(Op):
     Attrs = DropoutAttrs
     doc = "dropout(p=0.5)"
 
+    def torch_module(self, a: DropoutAttrs, inputs):
+        from torch import nn
+
+        return nn.Dropout(a.p)
+
 
 class StochasticDepthAttrs(Attrs):
     p: float = Field(ge=0, le=1)
-    mode: str = "row"
+    mode: Literal["row", "batch"] = "row"
 
 
 class StochasticDepth(Op):
@@ -29,10 +35,20 @@ class StochasticDepth(Op):
     Attrs = StochasticDepthAttrs
     doc = "stochastic_depth(p, mode='row'): drops whole samples of a residual branch (torchvision.ops)"
 
+    def torch_module(self, a: StochasticDepthAttrs, inputs):
+        from torchvision.ops import StochasticDepth as TorchStochasticDepth
+
+        return TorchStochasticDepth(a.p, a.mode)
+
 
 class Identity(Op):
     name = "identity"
     doc = "identity()"
+
+    def torch_module(self, a, inputs):
+        from torch import nn
+
+        return nn.Identity()
 
 
 class Flatten(Op):
@@ -41,3 +57,8 @@ class Flatten(Op):
 
     def infer(self, a, inputs):
         return check_dims((prod(inputs[0]),))
+
+    def torch_module(self, a, inputs):
+        from torch import nn
+
+        return nn.Flatten()

@@ -17,6 +17,12 @@ class BatchNorm(Op):
     Attrs = BatchNormAttrs
     doc = "batchnorm(eps=1e-5, momentum=0.1): running statistics are buffers, not parameters"
 
+    def torch_module(self, a: BatchNormAttrs, inputs):
+        from torch import nn
+
+        cls = nn.BatchNorm2d if len(inputs[0]) == 3 else nn.BatchNorm1d
+        return cls(inputs[0][0], eps=a.eps, momentum=a.momentum)
+
     def param_shapes(self, a, inputs):
         c = inputs[0][0]
         return {"weight": (c,), "bias": (c,)}
@@ -37,3 +43,8 @@ class Lrn(Op):
     name = "lrn"
     Attrs = LrnAttrs
     doc = "lrn(size, alpha=1e-4, beta=0.75, k=1.0): local response normalisation across channels"
+
+    def torch_module(self, a: LrnAttrs, inputs):
+        from torch import nn
+
+        return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)

@@ -41,6 +41,13 @@ class _Pool(Op):
         return check_dims((c, _pooled(h, kh, sh, ph, a.ceil), _pooled(w, kw, sw, pw, a.ceil)))
 
 
+    def torch_module(self, a: PoolAttrs, inputs):
+        from torch import nn
+
+        cls = nn.MaxPool2d if self.name == "maxpool" else nn.AvgPool2d
+        return cls(pair(a.k), pair(a.stride if a.stride is not None else a.k), pair(a.padding), ceil_mode=a.ceil)
+
+
 class MaxPool(_Pool):
     name = "maxpool"
     doc = "maxpool(k, stride=k, padding=0, ceil=false)"
@@ -62,6 +69,12 @@ class _Adaptive(Op):
         c, _, _ = need_map(self.name, inputs[0])
         return check_dims((c, *pair(a.size)))
 
+    def torch_module(self, a: AdaptiveAttrs, inputs):
+        from torch import nn
+
+        cls = nn.AdaptiveAvgPool2d if self.name == "adaptive_avgpool" else nn.AdaptiveMaxPool2d
+        return cls(pair(a.size))
+
 
 class AdaptiveAvgPool(_Adaptive):
     name = "adaptive_avgpool"
@@ -80,3 +93,8 @@ class GlobalAvgPool(Op):
     def infer(self, a, inputs):
         c, _, _ = need_map(self.name, inputs[0])
         return (c, 1, 1)
+
+    def torch_module(self, a, inputs):
+        from torch import nn
+
+        return nn.AdaptiveAvgPool2d(1)
