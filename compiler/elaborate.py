@@ -63,10 +63,9 @@ class Elaborator:
         return self.graph
 
     def stmts(self, body: list, x: Tensor | None, env: Env, site: Site, where=()) -> Tensor | None:
-        for index, stmt in enumerate(body):
-            inner = Site(site.file, site.scope + (str(index),), site.row, site.row_file)
+        for stmt in body:
             try:
-                x = self.stmt(stmt, x, env, inner, where)
+                x = self.stmt(stmt, x, env, site, where)
             except CompileError as error:
                 self.report(error, site.file)
                 x = None
@@ -91,8 +90,8 @@ class Elaborator:
         if kind == "residual":
             return self.residual(stmt, x, env, site)
         if kind == "concat":
-            outs = [self.stmts(b.body, x, env, Site(site.file, site.scope + (str(i),), site.row, site.row_file))
-                    for i, b in enumerate(stmt.branches)]
+            branches = site.module()
+            outs = [self.stmts(b.body, x, env, branches.module()) for b in stmt.branches]
             if any(o is None for o in outs):
                 return None
             return self.add_layer("concat", None, [o.name for o in outs], site, stmt.span)
@@ -100,8 +99,7 @@ class Elaborator:
             gate = self.stmts(stmt.body, x, env, site)
             if gate is None:
                 return None
-            return self.add_layer("multiply", None, [x.name, gate.name], Site(site.file, site.scope + ("mul",), site.row, site.row_file),
-                                  stmt.span)
+            return self.add_layer("multiply", None, [x.name, gate.name], site, stmt.span)
         if kind == "output":
             self.name_output(self.graph.outputs, stmt.name, x.name, stmt.span)
             return x
@@ -109,8 +107,7 @@ class Elaborator:
             if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
                 was, self.aux = self.aux, True
                 try:
-                    head = self.call_stmt(stmt.call, x, env, Site(site.file, site.scope + (stmt.name,), site.row,
-                                                                  site.row_file))
+                    head = self.call_stmt(stmt.call, x, env, site.module(name=stmt.name))
                 finally:
                     self.aux = was
                 if head is not None:
@@ -120,14 +117,13 @@ class Elaborator:
 
     def residual(self, stmt: ast.Residual, x: Tensor, env: Env, site: Site) -> Tensor | None:
         active = stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span)
-        body_site = Site(site.file, site.scope + ("body",), site.row, site.row_file) if active else site
-        y = self.stmts(stmt.body, x, env, body_site)
+        y = self.stmts(stmt.body, x, env, site)
         if not active or y is None:
             return y
         skip = x
         short = stmt.shortcut
         if short is not None and (short.cond is None or truth(evaluate(short.cond, env), short.cond.span)):
-            skip = self.stmts(short.body, x, env, Site(site.file, site.scope + ("shortcut",), site.row, site.row_file))
+            skip = self.stmts(short.body, x, env, site.module())
             if skip is None:
                 return None
         options = {k.name: evaluate(k.value, env) for k in stmt.kwargs}
@@ -137,9 +133,8 @@ class Elaborator:
                                hint="its one option is stochastic_depth = p")
         p = options.get("stochastic_depth")
         if p:
-            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, Site(site.file, site.scope + ("drop",), site.row, site.row_file),
-                            stmt.span)
-        return self.add_layer("add", None, [y.name, skip.name], Site(site.file, site.scope + ("add",), site.row, site.row_file), stmt.span)
+            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, site, stmt.span)
+        return self.add_layer("add", None, [y.name, skip.name], site, stmt.span)
 
     def name_output(self, table: dict[str, str], name: str, layer: str, span: ast.Span) -> None:
         if name in self.graph.outputs or name in self.graph.aux or name in {s.name for s in self.program.sections}:
@@ -194,7 +189,7 @@ class Elaborator:
                     local.values[param.name] = evaluate(param.default, local)
                 else:
                     raise CompileError("E205", f"{name} needs a value for '{param.name}'", span)
-            return self.stmts(definition.body, x, local, Site(file, site.scope, site.row, site.row_file))
+            return self.stmts(definition.body, x, local, site.module(file))
         except CompileError as error:
             if error.span is span:
                 raise
@@ -221,7 +216,10 @@ class Elaborator:
         except ShapeError as error:
             message = error.message if error.message.startswith(op_name) or not op.callable_ else f"{op_name}: {error.message}"
             raise CompileError(error.code, message, span, error.hint) from None
-        name = ".".join(site.scope)
+        if op.callable_:
+            name = ".".join(site.next_name())
+        else:  # joins are computed in forward and hold no module: a name outside the module paths
+            name = ".".join(site.scope) + f".{op_name}~{len(self.graph.order)}"
         if name in self.graph:  # pragma: no cover - scopes are unique by construction
             raise CompileError("E204", f"two layers would be named '{name}'", span)
         layer = Layer(name=name, op=op_name, attrs=attrs, inputs=inputs, in_shapes=in_shapes, out_shape=out,

@@ -56,12 +56,32 @@ class Tensor:
 
 @dataclass
 class Site:
-    """Where the statement being elaborated stands: its file, its layer-name path, its table row."""
+    """Where the statement being elaborated stands: its file, the module it adds
+    layers to (`scope`, a dotted path), and the table row it came from.
+
+    Layers and nested modules get consecutive indices in their module, as in a
+    torch Sequential: `features.1.0` is the first layer of the block on row 1.
+    `if`, residual bodies and gates add no level; a block call, a shortcut, a
+    concat and each of its branches do.
+    """
 
     file: str
     scope: tuple[str, ...]
     row: Span | None = None
     row_file: str = ""
+    counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
+
+    def next_name(self) -> tuple[str, ...]:
+        self.counter[0] += 1
+        return self.scope + (str(self.counter[0] - 1),)
+
+    def module(self, file: str | None = None, name: str | None = None) -> "Site":
+        """A nested module: the next index here, or a given name at the top."""
+        scope = (name,) if name is not None else self.next_name()
+        return Site(file or self.file, scope, self.row, self.row_file, [0])
+
+    def at_row(self, row: Span, row_file: str) -> "Site":
+        return Site(self.file, self.scope, row, row_file, self.counter)
 
 
 @dataclass

@@ -61,7 +61,7 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
         if len(cells) != len(headings):
             el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
             continue
-        row_site = Site(site.file, site.scope + (str(index),), row.span, site.file)
+        row_site = site.at_row(row.span, site.file)
         try:
             x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions)
         except CompileError as error:
@@ -127,8 +127,7 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         call_kwargs = dict(kwargs)
         if r > 0 and stride in call_kwargs:
             call_kwargs[stride] = 1  # only the first repeat strides
-        rep_site = Site(site.file, site.scope + ((str(r),) if repeat > 1 else ()), site.row, site.row_file)
-        x = el.invoke(callee, [], call_kwargs, x, rep_site, op_cell.span)
+        x = el.invoke(callee, [], call_kwargs, x, site, op_cell.span)  # each repeat is the next module
         if x is None:
             return None
     if repeat:
@@ -311,7 +310,7 @@ def _resync(el, cells, roles, site):
         return None
     if c is None or h is None or w is None or max(c, h, w) > MAX_DIM:
         return None
-    name = ".".join(site.scope) + ".resync"
+    name = ".".join(site.scope) + f".resync~{len(el.graph.order)}"
     shape = (c,) if h == w == 1 else (c, h, w)  # a 1×1 row after a pool is, in practice, a vector
     el.graph.placeholders[name] = shape
     return Tensor(name, shape)
