@@ -1,11 +1,32 @@
-"""The Python entry points: `archc.check(...)` (more as the pipeline grows)."""
+"""The Python entry points: `archc.check(...)`, `archc.build(...)`, `archc.port(...)`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from .compiler.check import Report, UsageError, check
+from .compiler.check import Report, UsageError, build_graph, check
 from .compiler.program import library_dir
+
+
+def build(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
+          **params: Any):
+    """The network as a torch.nn.Module, built from its checked graph.
+
+    Network parameters go in as Python values (`num_classes=42`, `aux=False`).
+    Raises ArchError if the file has errors. Imports torch.
+    """
+    from .compiler.emit_torch import Network
+
+    graph = build_graph(path, variant=variant, input=input, **params)
+    return Network(graph, name=Path(path).stem)
+
+
+def port(model, reference):
+    """Copy a reference model's (or state dict's) weights into `model`, position by position."""
+    from .compiler.emit_torch import port as port_weights
+
+    return port_weights(model, reference)
 
 
 def zoo_path(name: str) -> Path:
@@ -13,4 +34,4 @@ def zoo_path(name: str) -> Path:
     return library_dir() / name
 
 
-__all__ = ["check", "zoo_path", "Report", "UsageError"]
+__all__ = ["check", "build", "port", "zoo_path", "Report", "UsageError"]

@@ -324,10 +324,7 @@ def max_batch(graph: Graph, budget: int) -> int:
 
 def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostics) -> Report:
     layers = graph.layers()
-    last = graph.layer(graph.order[-1]).out_shape if graph.order else graph.input_shape
-    main_out = graph.outputs.get(program.sections[-1].name) if program.sections else None
-    if main_out is not None:
-        last = graph.shape_of(main_out)
+    last = graph.shape_of(graph.result)
     input_b, fwd_b, params_b = memory_bytes(graph, batch)
     mb = lambda b: round(b / 1e6, 2)  # noqa: E731 - torchinfo prints megabytes of 10^6 bytes
     memory = Memory(input_mb=mb(input_b), forward_backward_mb=mb(fwd_b), params_mb=mb(params_b),

@@ -58,6 +58,7 @@ class Elaborator:
                 x = self.stmts(section.body, x, env, Site(self.program.file, (section.name,)), section.where)
                 if x is not None:
                     self.graph.outputs[section.name] = x.name  # a section's name is its output's name
+                    self.graph.result = x.name
         except Abort:
             return self.graph
         return self.graph

@@ -92,6 +92,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> layer name
     aux: dict[str, str] = field(default_factory=dict)  # aux head name -> its last layer
     placeholders: dict[str, Shape] = field(default_factory=dict)  # after an error, a row's stated input
+    result: str = "input"  # the layer whose output the network returns: the last section's
 
     def add(self, layer: Layer) -> None:
         self.nodes[layer.name] = layer

@@ -1,0 +1,134 @@
+"""The in-memory emitter: static = runtime for every zoo network, weights ported
+from torchvision give the same logits, and the modules trace and compile."""
+
+import pytest
+
+import archc
+from archc.compiler.check import build_graph
+from conftest import ZOO
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+from torch import nn  # noqa: E402
+
+ZOO_FILES = sorted(p.name for p in ZOO.glob("*.arch"))
+REFERENCES = {"mobilenet_v3_small.arch": lambda: torchvision.models.mobilenet_v3_small()}
+
+
+def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Seeded weights and BN statistics far from their init, so that logits are O(1) and differ per input."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            elif isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize("name", ZOO_FILES)
+def test_static_equals_runtime(name):
+    report = archc.check(ZOO / name)
+    model = archc.build(ZOO / name).eval()
+    assert sum(p.numel() for p in model.parameters()) == report.params
+    assert sum(b.numel() for b in model.buffers()) == report.buffers
+    seen = {}
+    for path, module in model.named_modules():
+        if not list(module.children()):
+            module.register_forward_hook(lambda m, i, o, path=path: seen.__setitem__(path, tuple(o.shape[1:])))
+    with torch.no_grad():
+        out = model(torch.zeros(2, *report.input))
+    assert list(out.shape[1:]) == report.output_shape
+    expected = {l.name: tuple(l.output_shape) for l in report.layers if l.name in seen or "~" not in l.name}
+    assert seen == expected
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_ported_torchvision_weights_give_the_same_logits(name):
+    torch.manual_seed(0)
+    reference = randomise(REFERENCES[name]()).eval()
+    model = archc.build(ZOO / name).eval()
+    pairs = archc.port(model, reference)
+    assert len(pairs) == len(reference.state_dict())
+    x = torch.randn(4, *archc.check(ZOO / name).input, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)
+    scale = expected.abs().max()
+    assert scale > 0.1  # the comparison means something
+    assert (expected - actual).abs().max() <= 1e-4 * scale
+    assert not torch.allclose(expected[0], expected[1])
+
+
+def test_port_names_the_first_tensor_that_does_not_fit():
+    model = archc.build(ZOO / "mobilenet_v3_small.arch", num_classes=42)
+    with pytest.raises(ValueError, match=r"classifier\.2\.0\.weight \(42, 1024\).*classifier\.3\.weight \(1000, 1024\)"):
+        archc.port(model, torchvision.models.mobilenet_v3_small())
+
+
+def nin_d2l():
+    def block(i, o, k, s, p):
+        return nn.Sequential(nn.Conv2d(i, o, k, s, p), nn.ReLU(), nn.Conv2d(o, o, 1), nn.ReLU(), nn.Conv2d(o, o, 1), nn.ReLU())
+
+    return nn.Sequential(block(1, 96, 11, 4, 0), nn.MaxPool2d(3, 2), block(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2),
+                         block(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2), nn.Dropout(0.5),
+                         block(384, 10, 3, 1, 1), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten())
+
+
+def test_nin_equals_seed_002_network_with_its_weights():
+    reference = randomise(nin_d2l()).eval()
+    model = archc.build(ZOO / "nin.arch").eval()
+    archc.port(model, reference)
+    x = torch.randn(2, 1, 224, 224, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")
+@pytest.mark.parametrize("name", ZOO_FILES)
+def test_compiles_without_graph_breaks_and_traces(name):
+    model = archc.build(ZOO / name).eval()
+    x = torch.randn(2, *archc.check(ZOO / name).input)
+    with torch.no_grad():
+        expected = model(x)
+        compiled = torch.compile(model, fullgraph=True, backend="eager")  # fullgraph: a graph break is an error
+        assert torch.allclose(compiled(x), expected)
+        traced = torch.jit.trace(model, x)
+        assert torch.allclose(traced(x), expected)
+
+
+def test_aux_heads_run_in_training_only():
+    text = """\
+block head(n):
+    global_avgpool()
+    flatten()
+    linear(n)
+
+network g(num_classes = 4, aux = true)
+input 3 x 16 x 16
+
+features:
+    conv(8, 3)
+    aux aux1 = head(num_classes) if aux
+    conv(8, 3)
+
+classifier:
+    global_avgpool()
+    flatten()
+    linear(num_classes)
+"""
+    from archc.compiler.emit_torch import Network
+
+    net = Network(build_graph(ZOO / "g.arch", text=text))
+    x = torch.randn(2, 3, 16, 16)
+    logits, aux1 = net.train()(x)
+    assert logits.shape == aux1.shape == (2, 4)
+    assert net.eval()(x).shape == (2, 4)
+    no_aux = Network(build_graph(ZOO / "g.arch", text=text, aux=False))
+    assert no_aux.train()(x).shape == (2, 4)
