@@ -132,3 +132,29 @@ classifier:
     assert net.eval()(x).shape == (2, 4)
     no_aux = Network(build_graph(ZOO / "g.arch", text=text, aux=False))
     assert no_aux.train()(x).shape == (2, 4)
+
+
+def test_onnx_export_runs_in_onnxruntime_and_agrees(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from archc.compiler.export import export_onnx
+
+    model = randomise(archc.build(ZOO / "mobilenet_v3_small.arch")).eval()
+    export_onnx(model, (3, 224, 224), tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    x = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(3))  # a batch size not exported
+    (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    assert (torch.from_numpy(y) - expected).abs().max() <= 1e-4 * expected.abs().max()
+
+
+def test_port_and_compare_against_a_torchvision_builder():
+    from archc.compiler.export import port_and_compare, torchvision_reference
+
+    torch.manual_seed(0)
+    reference = randomise(torchvision_reference("mobilenet_v3_small"))
+    difference = port_and_compare(archc.build(ZOO / "mobilenet_v3_small.arch"), reference, (3, 224, 224))
+    assert difference <= 1e-4
+    with pytest.raises(ValueError, match="no model 'mobilenet_v9'"):
+        torchvision_reference("mobilenet_v9")
