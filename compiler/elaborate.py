@@ -81,6 +81,8 @@ class Elaborator:
             from .tables import run_table  # tables bind cells to calls made here
 
             return run_table(self, stmt, x, env, site, where)
+        if kind == "aux" and stmt.source is not None:
+            return self.aux_head(stmt, self.output_tensor(stmt.source, stmt.span), env, site, x)
         if x is None:
             return None  # the shape is unknown after an error; later statements would only repeat it
         if kind == "call_stmt":
@@ -105,15 +107,7 @@ class Elaborator:
             self.name_output(self.graph.outputs, stmt.name, x.name, stmt.span)
             return x
         if kind == "aux":
-            if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
-                was, self.aux = self.aux, True
-                try:
-                    head = self.call_stmt(stmt.call, x, env, site.module(name=stmt.name))
-                finally:
-                    self.aux = was
-                if head is not None:
-                    self.name_output(self.graph.aux, stmt.name, head.name, stmt.span)
-            return x
+            return self.aux_head(stmt, x, env, site, x)
         raise CompileError("E209", f"a {kind} cannot stand here", stmt.span)
 
     def residual(self, stmt: ast.Residual, x: Tensor, env: Env, site: Site) -> Tensor | None:
@@ -136,6 +130,25 @@ class Elaborator:
         if p:
             y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, site, stmt.span)
         return self.add_layer("add", None, [y.name, skip.name], site, stmt.span)
+
+    def aux_head(self, stmt: ast.Aux, source: Tensor, env: Env, site: Site, x: Tensor | None) -> Tensor | None:
+        """Build a training-only head on `source`; the main path goes on with `x`."""
+        if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
+            was, self.aux = self.aux, True
+            try:
+                head = self.call_stmt(stmt.call, source, env, site.top(stmt.name))
+            finally:
+                self.aux = was
+            if head is not None:
+                self.name_output(self.graph.aux, stmt.name, head.name, stmt.span)
+        return x
+
+    def output_tensor(self, name: str, span: ast.Span) -> Tensor:
+        if name not in self.graph.outputs:
+            raise CompileError("E200", f"no output named '{name}' comes before this", span,
+                               hint=did_you_mean(name, self.graph.outputs) or "name one with `output NAME`")
+        node = self.graph.outputs[name]
+        return Tensor(node, self.graph.shape_of(node))
 
     def name_output(self, table: dict[str, str], name: str, layer: str, span: ast.Span) -> None:
         if name in self.graph.outputs or name in self.graph.aux or name in {s.name for s in self.program.sections}:

@@ -70,15 +70,21 @@ class Site:
     row: Span | None = None
     row_file: str = ""
     counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
+    named: str | None = None  # the one name the next module takes (an aux head: `aux1`, as torchvision)
 
     def next_name(self) -> tuple[str, ...]:
+        if self.named is not None:
+            return self.scope + (self.named,)
         self.counter[0] += 1
         return self.scope + (str(self.counter[0] - 1),)
 
-    def module(self, file: str | None = None, name: str | None = None) -> "Site":
-        """A nested module: the next index here, or a given name at the top."""
-        scope = (name,) if name is not None else self.next_name()
-        return Site(file or self.file, scope, self.row, self.row_file, [0])
+    def module(self, file: str | None = None) -> "Site":
+        """A nested module at the next index here."""
+        return Site(file or self.file, self.next_name(), self.row, self.row_file, [0])
+
+    def top(self, name: str) -> "Site":
+        """Where a module named `name` sits at the top of the network."""
+        return Site(self.file, (), self.row, self.row_file, [0], named=name)
 
     def at_row(self, row: Span, row_file: str) -> "Site":
         return Site(self.file, self.scope, row, row_file, self.counter)

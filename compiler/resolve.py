@@ -164,6 +164,6 @@ class _Resolver:
                     elif head.kind == "call":
                         self.call(head, local)
                 elif role in ("param", "repeat"):
-                    for atom in atoms:
+                    for atom in atoms:  # a cell may use its block's `index` in the table and the `count`
                         if atom.kind not in ("dims", "kernel"):
-                            self.expr(atom, local)
+                            self.expr(atom, local | {"index", "count"})

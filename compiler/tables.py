@@ -56,6 +56,8 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
                            hint="name one column 'operator' (or 'op', 'type', 'block')")
     where_map = {k.name: k for k in where}
     resolutions = _resolutions(table, roles, env)
+    repeats = _repeats(el, table, headings, roles, env, where_map)
+    blocks = {"done": 0, "count": sum(repeats)}  # `index` and `count` in cells (EfficientNet's stochastic depth)
     for index, row in enumerate(table.rows):
         cells = row.cells
         if len(cells) != len(headings):
@@ -63,14 +65,31 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
             continue
         row_site = site.at_row(row.span, site.file)
         try:
-            x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions)
+            x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions, blocks)
         except CompileError as error:
             el.report(error, site.file)
             x = None
+        blocks["done"] += repeats[index]
     return x
 
 
-def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, resolutions):
+def _repeats(el, table, headings, roles, env: Env, where_map) -> list[int]:
+    """Each row's repeat count, ahead of the rows, so that cells can use `count`."""
+    counts = []
+    for row in table.rows:
+        n = 1
+        if "repeat" in roles and len(row.cells) == len(roles):
+            cell = row.cells[roles.index("repeat")]
+            try:
+                if cell.state == "value":
+                    n = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env, cell)
+            except CompileError:
+                pass  # reported when the row runs
+        counts.append(n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_REPEAT else 1)
+    return counts
+
+
+def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, resolutions, blocks):
     cells = row.cells
     op_cell = cells[roles.index("op")]
     if op_cell.span.line == 0:  # an empty cell has no token to point at: point at the row
@@ -83,32 +102,18 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
                 extras["@k"] = (atoms[0], _value(cell, env))
             else:
                 extras.update(_operator_extras(atoms))
-    kwargs = resolve_extras(el, callee, extras)
+    fixed = resolve_extras(el, callee, extras)
     names = _param_names(el, callee)
-    aliases = _aliases(el, callee)
     repeat = 1
-    for heading, role, cell, label in zip(headings, roles, cells, table.header):
-        if role != "param" and role != "repeat" or cell.state in ("absent", "empty"):
-            continue
-        value = True if cell.state == "check" else _value(cell, env)
-        if role == "repeat":
-            repeat = _transform(el, where_map, [heading, "repeat"], value, env, cell)
-            continue
-        target = heading if heading in names else aliases.get(heading)
-        if target is None and heading in ("s", "stride"):
-            target = _stride_param(names)
-        elif target is None and heading in ("k", "kernel", "kernel size"):
-            target = _kernel_param(names)
-        if target is None:
-            described = _described(el, callee)
-            raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
-                               hint=did_you_mean(heading, list(names) + list(aliases))
-                               or f"its parameters (and column names): {', '.join(described) or 'none'}")
-        kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
+    if "repeat" in roles and cells[roles.index("repeat")].state == "value":
+        cell = cells[roles.index("repeat")]
+        repeat = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env, cell)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
                            f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
                            cells[roles.index("repeat")].span)
+    kwargs = _row_kwargs(el, table, callee, names, fixed, headings, roles, cells,
+                         env.child({"index": blocks["done"], "count": blocks["count"]}), where_map)
     if "out" in names and "out" not in kwargs and "output" in roles and cells[roles.index("output")].state == "value":
         channels = _expected(cells[roles.index("output")], env)[0]  # GoogLeNet prints a conv's depth only there
         if channels is not None:
@@ -125,6 +130,10 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
     first_layer = len(el.graph.order)
     for r in range(repeat):
         call_kwargs = dict(kwargs)
+        if r > 0:  # cells are read again for each repeat: they may use `index`
+            call_kwargs.update(_row_kwargs(el, table, callee, names, fixed, headings, roles, cells,
+                                           env.child({"index": blocks["done"] + r, "count": blocks["count"]}),
+                                           where_map))
         if r > 0 and stride in call_kwargs:
             call_kwargs[stride] = 1  # only the first repeat strides
         x = el.invoke(callee, [], call_kwargs, x, site, op_cell.span)  # each repeat is the next module
@@ -134,6 +143,28 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         _assert_size(el, cells, roles, "output", x, "output")
         _assert_paper_figures(el, cells, roles, [el.graph.layer(n) for n in el.graph.order[first_layer:]])
     return x
+
+
+def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: Env, where_map) -> dict:
+    """The row's parameter cells bound to the callee's parameters, after `where`."""
+    kwargs = dict(fixed)
+    aliases = _aliases(el, callee)
+    for heading, role, cell, label in zip(headings, roles, cells, table.header):
+        if role != "param" or cell.state in ("absent", "empty"):
+            continue
+        value = True if cell.state == "check" else _value(cell, env)
+        target = heading if heading in names else aliases.get(heading)
+        if target is None and heading in ("s", "stride"):
+            target = _stride_param(names)
+        elif target is None and heading in ("k", "kernel", "kernel size"):
+            target = _kernel_param(names)
+        if target is None:
+            described = _described(el, callee)
+            raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
+                               hint=did_you_mean(heading, list(names) + list(aliases))
+                               or f"its parameters (and column names): {', '.join(described) or 'none'}")
+        kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
+    return kwargs
 
 
 def _operator(cell: ast.Cell, env: Env) -> tuple[Ref, dict]:

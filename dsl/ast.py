@@ -222,6 +222,7 @@ class Aux(Node):
     kind: Literal["aux"] = "aux"
     name: str
     call: Call
+    source: str | None = None  # `from NAME`: an earlier output instead of the current tensor
     cond: Expr | None = None
 
 

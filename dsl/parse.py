@@ -271,7 +271,8 @@ class _ToAst(Transformer):
         return _node(ast.Output, name=str(c[0]), span=_span(meta))
 
     def aux(self, meta, c):
-        return _node(ast.Aux, name=str(c[0]), call=c[1], cond=c[2], span=_span(meta))
+        return _node(ast.Aux, name=str(c[0]), call=c[1], source=str(c[2]) if c[2] is not None else None, cond=c[3],
+                     span=_span(meta))
 
     # ---------------------------------------------------------------- tables
     def table(self, meta, c):

@@ -201,7 +201,8 @@ class Printer:
             self.emit(f"{indent}output {s.name}", line)
         elif kind == "aux":
             cond = f" if {expr(s.cond)}" if s.cond is not None else ""
-            self.emit(f"{indent}aux {s.name} = {call(s.call)}{cond}", line)
+            source = f" from {s.source}" if s.source is not None else ""
+            self.emit(f"{indent}aux {s.name} = {call(s.call)}{source}{cond}", line)
 
     def table(self, t: ast.Table, indent: str) -> None:
         rows = [[h.text for h in t.header]] + [[cell(c) for c in r.cells] for r in t.rows]

@@ -346,3 +346,60 @@ def test_none_means_the_default():
 def test_variants_are_checked_even_when_not_chosen():
     found = errors(check("network n(a = 1)\ninput 3 x 8 x 8\nvariant v(b = 2, a = a)\nf:\n    relu()\n"))
     assert [(d.code, d.span.line) for d in found] == [("E202", 3), ("E200", 3)]
+
+
+def test_cells_see_the_block_index_and_count():
+    # EfficientNet's stochastic depth: 0.2 × (index of the block) / (number of blocks), repeats included
+    text = """\
+block b(out "#out", p):
+    residual(stochastic_depth = p):
+        conv(out, 3)
+
+network e()
+input 4 x 8 x 8
+
+f:
+    | op | #out | n | p                   |
+    | b  | 4    | 2 | 0.2 * index / count |
+    | b  | 4    | 3 | 0.2 * index / count |
+"""
+    report = check(text)
+    assert not errors(report), errors(report)
+    from archc.compiler.check import build_graph
+
+    graph = build_graph(ZOO / "e.arch", text=text)
+    drops = [l.attrs.p for l in graph.layers() if l.op == "stochastic_depth"]
+    assert drops == pytest.approx([0.2 * i / 5 for i in range(1, 5)])  # the first block has p = 0: no layer
+
+
+GOOGLENET_ORDER = """\
+block head(n):
+    global_avgpool()
+    flatten()
+    linear(n)
+
+network g(num_classes = 4, aux = true)
+input 3 x 16 x 16
+
+features:
+    conv(8, 3)
+    output a4
+    conv(8, 3)
+
+heads:
+    aux aux1 = head(num_classes) from a4 if aux
+
+classifier:
+    global_avgpool()
+    flatten()
+    linear(num_classes)
+"""
+
+
+def test_an_aux_head_can_branch_off_an_earlier_output():
+    report = check(GOOGLENET_ORDER)
+    assert not errors(report), errors(report)
+    names = [l.name for l in report.layers]
+    assert names.index("aux1.2") < names.index("classifier.2")  # aux1 is the head itself, as in torchvision  # registered between features and classifier
+    assert report.output_shape == [4]
+    assert [d.code for d in errors(check(GOOGLENET_ORDER.replace("from a4", "from a5")))] == ["E200"]
