@@ -2,6 +2,7 @@
 
     archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
     archc fmt FILE... [--check]
+    archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
     fmt.add_argument("files", nargs="+")
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
+
+    graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
+    graph.add_argument("file")
+    graph.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
+    graph.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
+    graph.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a network parameter: a number, true/false or a name")
+    graph.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
     return parser
 
 
@@ -74,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "graph":
+            return _graph(args)
         return _fmt(args)
     except _Usage as error:
         print(f"archc: error: {error}", file=sys.stderr)
@@ -130,6 +142,45 @@ def _fmt(args) -> int:
             path.write_text(formatted, encoding="utf-8")
             print(f"formatted {name}")
     return status
+
+
+def _graph(args) -> int:
+    """Draw the checked graph with Graphviz's dot when installed, else with the built-in SVG layout."""
+    from .compiler.check import UsageError, build_graph
+    from .compiler.emit_graph import GraphUsageError, check_output, render
+    from .dsl.diagnostics import ArchError
+
+    if not Path(args.file).is_file():
+        raise _Usage(f"no such file: {args.file}")
+    try:
+        check_output(args.output)
+        graph = build_graph(args.file, variant=args.variant, input=args.input, **_overrides(args.set))
+    except (UsageError, ValueError) as error:  # GraphUsageError too
+        raise _Usage(str(error)) from None
+    except ArchError as error:
+        sources: dict[str, str | None] = {}
+        for diagnostic in error.diagnostics:
+            if diagnostic.file not in sources:
+                try:
+                    sources[diagnostic.file] = Path(diagnostic.file).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    sources[diagnostic.file] = None
+            print(diagnostic.render(sources[diagnostic.file]), file=sys.stderr)
+        return EXIT_ERRORS
+    title = " ".join([Path(args.file).name] + ([f"--variant {args.variant}"] if args.variant else [])
+                     + [f"--set {pair}" for pair in args.set] + ([f"--input {args.input}"] if args.input else []))
+    try:
+        renderer = render(graph, args.output, title=title)
+    except GraphUsageError as error:
+        raise _Usage(str(error)) from None
+    except OSError as error:
+        raise _Usage(f"cannot write {args.output}: {error.strerror or error}") from None
+    except RuntimeError as error:  # Graphviz itself failed
+        print(f"archc: error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    note = " (laid out without Graphviz; install graphviz for its layout)" if renderer == "python" else ""
+    print(f"wrote {args.output}{note}")
+    return EXIT_OK
 
 
 def run() -> None:
