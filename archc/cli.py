@@ -3,6 +3,8 @@
     archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
     archc fmt FILE... [--check]
     archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
+    archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
+    archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
 """
 
 from __future__ import annotations
@@ -28,11 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
-    check.add_argument("file")
-    check.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
-    check.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       help="override a network parameter: a number, true/false or a name")
-    check.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
+    _network_arguments(check)
     check.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
     check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -42,14 +40,30 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
-    graph.add_argument("file")
+    _network_arguments(graph)
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
-    graph.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
-    graph.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       help="override a network parameter: a number, true/false or a name")
-    graph.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
+
+    port = sub.add_parser("port", help="take a reference's weights into the archc network, and compare the logits")
+    _network_arguments(port)
+    port.add_argument("--from", dest="source", required=True, metavar="torchvision:NAME|FILE.pt",
+                      help="a torchvision builder (randomly initialised unless --pretrained) or a state-dict file")
+    port.add_argument("--pretrained", action="store_true", help="download torchvision's DEFAULT weights")
+    port.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="where to write the ported state dict")
+
+    export = sub.add_parser("export", help="write the network for other runtimes")
+    _network_arguments(export)
+    export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX, with a dynamic batch dimension")
+    export.add_argument("--weights", metavar="FILE.pt", help="a state dict to load first (from archc port)")
     return parser
+
+
+def _network_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("file")
+    command.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
+    command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                         help="override a network parameter: a number, true/false or a name")
+    command.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
 
 
 def parse_value(text: str):
@@ -84,28 +98,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
-        if args.command == "graph":
-            return _graph(args)
-        return _fmt(args)
-    except _Usage as error:
+        if args.command == "fmt":
+            return _fmt(args)
+        from . import cli_torch  # graph, port, export
+
+        return getattr(cli_torch, args.command)(args)
+    except Usage as error:
         print(f"archc: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
 
-class _Usage(Exception):
-    pass
+class Usage(Exception):
+    """A bad command line: exit status 2."""
 
 
 def _check(args) -> int:
     from .compiler.check import UsageError, check
 
     if not Path(args.file).is_file():
-        raise _Usage(f"no such file: {args.file}")
+        raise Usage(f"no such file: {args.file}")
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
                        **_overrides(args.set))
     except (UsageError, ValueError) as error:
-        raise _Usage(str(error)) from None
+        raise Usage(str(error)) from None
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
@@ -125,7 +141,7 @@ def _fmt(args) -> int:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise _Usage(f"cannot read {name}: {error}") from None
+            raise Usage(f"cannot read {name}: {error}") from None
         try:
             formatted = format_source(text, file=name)
         except ArchError as error:
@@ -142,45 +158,6 @@ def _fmt(args) -> int:
             path.write_text(formatted, encoding="utf-8")
             print(f"formatted {name}")
     return status
-
-
-def _graph(args) -> int:
-    """Draw the checked graph with Graphviz's dot when installed, else with the built-in SVG layout."""
-    from .compiler.check import UsageError, build_graph
-    from .compiler.emit_graph import GraphUsageError, check_output, render
-    from .dsl.diagnostics import ArchError
-
-    if not Path(args.file).is_file():
-        raise _Usage(f"no such file: {args.file}")
-    try:
-        check_output(args.output)
-        graph = build_graph(args.file, variant=args.variant, input=args.input, **_overrides(args.set))
-    except (UsageError, ValueError) as error:  # GraphUsageError too
-        raise _Usage(str(error)) from None
-    except ArchError as error:
-        sources: dict[str, str | None] = {}
-        for diagnostic in error.diagnostics:
-            if diagnostic.file not in sources:
-                try:
-                    sources[diagnostic.file] = Path(diagnostic.file).read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    sources[diagnostic.file] = None
-            print(diagnostic.render(sources[diagnostic.file]), file=sys.stderr)
-        return EXIT_ERRORS
-    title = " ".join([Path(args.file).name] + ([f"--variant {args.variant}"] if args.variant else [])
-                     + [f"--set {pair}" for pair in args.set] + ([f"--input {args.input}"] if args.input else []))
-    try:
-        renderer = render(graph, args.output, title=title)
-    except GraphUsageError as error:
-        raise _Usage(str(error)) from None
-    except OSError as error:
-        raise _Usage(f"cannot write {args.output}: {error.strerror or error}") from None
-    except RuntimeError as error:  # Graphviz itself failed
-        print(f"archc: error: {error}", file=sys.stderr)
-        return EXIT_ERRORS
-    note = " (laid out without Graphviz; install graphviz for its layout)" if renderer == "python" else ""
-    print(f"wrote {args.output}{note}")
-    return EXIT_OK
 
 
 def run() -> None:

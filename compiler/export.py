@@ -18,7 +18,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | Path
     model = model.eval()
     example = torch.zeros(batch, *input_shape)
     torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["input"], output_names=["logits"],
-                      dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}, verbose=False)
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}, external_data=False, verbose=False)
 
 
 def torchvision_reference(name: str, pretrained: bool = False) -> nn.Module:

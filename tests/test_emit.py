@@ -158,3 +158,25 @@ def test_port_and_compare_against_a_torchvision_builder():
     assert difference <= 1e-4
     with pytest.raises(ValueError, match="no model 'mobilenet_v9'"):
         torchvision_reference("mobilenet_v9")
+
+
+def test_port_and_export_commands(tmp_path):
+    from conftest import run_archc
+
+    out = tmp_path / "mb.pt"
+    result = run_archc("port", "architectures/mobilenet_v3_small.arch", "--from", "torchvision:mobilenet_v3_small",
+                       "-o", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "agree" in result.stdout
+    state = torch.load(out, weights_only=True)
+    assert list(state) == list(archc.build(ZOO / "mobilenet_v3_small.arch").state_dict())
+    again = run_archc("port", "architectures/mobilenet_v3_small.arch", "--from", str(out), "-o", str(tmp_path / "b.pt"))
+    assert again.returncode == 0, again.stderr
+    wrong = run_archc("port", "architectures/mobilenet_v3_small.arch", "--set", "num_classes=42", "--from",
+                      "torchvision:mobilenet_v3_small", "-o", str(tmp_path / "c.pt"), timeout=300)
+    assert wrong.returncode == 1 and "classifier.2.0.weight (42, 1024)" in wrong.stderr
+    assert run_archc("port", "architectures/nin.arch", "--from", "nowhere.pt", "-o", "x.pt").returncode == 2
+    pytest.importorskip("onnxscript")
+    exported = run_archc("export", "architectures/nin.arch", "--onnx", str(tmp_path / "nin.onnx"), timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "nin.onnx").stat().st_size > 1_000_000  # the weights are in it
