@@ -5,6 +5,7 @@
     archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
+    archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
     fmt.add_argument("files", nargs="+")
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
+
+    compare = sub.add_parser("compare", help="a row per network: params, mult-adds, memory, largest batch")
+    compare.add_argument("files", nargs="+", metavar="FILE[:VARIANT]")
+    compare.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                         help="a network parameter, for every network that has it")
+    compare.add_argument("--input", help="input size CxHxW for every network (default: each file's `input`)")
+    compare.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
+    compare.add_argument("--memory", help="memory budget such as 6GiB: the largest batch that fits each network")
+    compare.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
     _network_arguments(graph)
@@ -100,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "fmt":
             return _fmt(args)
+        if args.command == "compare":
+            return _compare(args)
         from . import cli_torch  # graph, port, export
 
         return getattr(cli_torch, args.command)(args)
@@ -129,6 +141,25 @@ def _check(args) -> int:
 
         print_report(report)
     return EXIT_OK if report.ok else EXIT_ERRORS
+
+
+def _compare(args) -> int:
+    from .compare import compare, print_table
+    from .compiler.check import UsageError
+
+    try:
+        rows = compare(args.files, batch=args.batch, memory=args.memory, input=args.input,
+                       params=_overrides(args.set))
+    except (UsageError, ValueError) as error:
+        raise Usage(str(error)) from None
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, args.memory)
+        for row in rows:
+            for error in row["errors"]:
+                print(f"{row['spec']}: {error}", file=sys.stderr)
+    return EXIT_OK if all(row["ok"] for row in rows) else EXIT_ERRORS
 
 
 def _fmt(args) -> int:
