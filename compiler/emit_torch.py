@@ -41,14 +41,26 @@ class Network(nn.Module):
                 _place(self, layer.name, module)
             index[layer.name] = len(index)
             steps.append((layer.op, module, tuple(index[i] for i in layer.inputs), layer.aux))
-        self._steps = steps
         self._output = index[graph.result]
         self._aux = [index[name] for name in graph.aux.values()]
+        # Drop each value after its last use, as a hand-written forward does by
+        # reassigning x: held to the end, resnet18's unused activations cost
+        # 7% of a CPU training step (benchmarks/emit_overhead.py).
+        keep = {self._output, *self._aux}
+        last_use = {}
+        for step, (_op, _module, inputs, _aux) in enumerate(steps):
+            for value in inputs:
+                last_use[value] = step
+        frees: list[list[int]] = [[] for _ in steps]
+        for value, step in last_use.items():
+            if value not in keep:
+                frees[step].append(value)
+        self._steps = [(op, module, inputs, aux, tuple(free)) for (op, module, inputs, aux), free in zip(steps, frees)]
 
     def forward(self, x: torch.Tensor):
         values = [x]
         with_aux = self.training and bool(self._aux)
-        for op, module, inputs, aux in self._steps:
+        for op, module, inputs, aux, free in self._steps:
             if aux and not with_aux:
                 values.append(None)  # training-only heads are skipped in eval mode
                 continue
@@ -60,6 +72,8 @@ class Network(nn.Module):
                 values.append(torch.cat([values[i] for i in inputs], dim=1))
             else:  # multiply: a gate scales the feature map
                 values.append(values[inputs[0]] * values[inputs[1]])
+            for value in free:
+                values[value] = None
         if with_aux:
             return (values[self._output], *[values[i] for i in self._aux])
         return values[self._output]
