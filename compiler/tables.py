@@ -261,8 +261,8 @@ def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
         target = {"k": _kernel_param(names), "s": _stride_param(names)}.get(word) if word in ("k", "s") else (
             aliases.get(normalize(word)) or (word if word in names else None))
         if target is None:
-            what = {"k": "a kernel size", "s": "a stride"}.get(word, f"a parameter for the flag '{word}'")
-            raise CompileError("E203", f"'{callee.name}' has no {what}", atom.span,
+            what = {"k": "takes no kernel size", "s": "takes no stride"}.get(word, f"has no parameter for the flag '{word}'")
+            raise CompileError("E203", f"'{callee.name}' {what}", atom.span,
                                hint=f"its parameters: {', '.join(names)}" if names else f"{callee.name} takes none")
         out[target] = value
     return out

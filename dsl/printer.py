@@ -96,7 +96,16 @@ def cell(c: ast.Cell) -> str:
         return "✓"
     if c.state == "empty":
         return ""
-    return ", ".join(" ".join(expr(a) for a in part) for part in c.parts)
+    return ", ".join(_part(part) for part in c.parts)
+
+
+def _part(atoms: list) -> str:
+    """Atoms of a cell, spaced; a unit letter stays on its number (the paper's `2.7K`, `360M`)."""
+    text = ""
+    for i, atom in enumerate(atoms):
+        unit = atom.kind == "name" and atom.id in ("K", "M", "G", "B") and i > 0 and atoms[i - 1].kind == "num"
+        text += ("" if unit or not text else " ") + expr(atom)
+    return text
 
 
 class Printer:
