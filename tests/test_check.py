@@ -9,6 +9,7 @@ import pytest
 import archc
 from archc.compiler.check import UsageError, parse_memory
 from conftest import ROOT, ZOO, run_archc
+from oracles import archc_layers, hooked_layers
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -72,24 +73,9 @@ def test_nin_equals_torchinfo_on_seed_002_network():
     assert report.output_shape == [10]
 
 
-def _hooked_shapes(model, input_size, kinds=(nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, tuple(o.shape[1:]),
-                                                                   sum(p.numel() for p in m.parameters()))))
-             for m in model.modules() if isinstance(m, kinds)]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(input_size))
-    for h in hooks:
-        h.remove()
-    return seen
-
-
 def test_every_layer_shape_and_params_match_torchvision_in_order():
     report = archc.check(ZOO / "mobilenet_v3_small.arch")
-    names = {"conv": "Conv2d", "batchnorm": "BatchNorm2d", "linear": "Linear"}
-    ours = [(names[l.op], tuple(l.output_shape), l.params) for l in report.layers if l.op in names]
-    assert ours == _hooked_shapes(torchvision.models.mobilenet_v3_small(), (1, 3, 224, 224))
+    assert archc_layers(report) == hooked_layers(torchvision.models.mobilenet_v3_small(), torch.zeros(1, 3, 224, 224))
 
 
 def test_other_inputs_follow_torch():

@@ -6,6 +6,7 @@ import pytest
 import archc
 from archc.compiler.check import build_graph
 from conftest import ZOO
+from oracles import randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -13,24 +14,6 @@ from torch import nn  # noqa: E402
 
 ZOO_FILES = sorted(p.name for p in ZOO.glob("*.arch"))
 REFERENCES = {"mobilenet_v3_small.arch": lambda: torchvision.models.mobilenet_v3_small()}
-
-
-def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Seeded weights and BN statistics far from their init, so that logits are O(1) and differ per input."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            elif isinstance(m, (nn.Conv2d, nn.Linear)):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
 
 
 @pytest.mark.parametrize("name", ZOO_FILES)

@@ -1,7 +1,6 @@
 """The language features of PRODUCT.md, each on a small network, checked by
 hand-computed figures or by an equivalent torch stack."""
 
-from pathlib import Path
 
 import pytest
 

@@ -9,7 +9,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from test_emit import randomise
+from oracles import archc_layers, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -30,7 +30,6 @@ FIGURES = {
     "b6": (528, 43_040_704, 19_067_871_568),
     "b7": (600, 66_347_960, 37_746_269_112),
 }
-KINDS = {"conv": nn.Conv2d, "batchnorm": nn.BatchNorm2d, "linear": nn.Linear}
 
 
 def reference(variant: str) -> nn.Module:
@@ -75,24 +74,10 @@ def test_block_counts_follow_torchvisions_depth_scaling():
         assert sum(l.op == "add" for l in report.layers) == sum(m.use_res_connect for m in mbconvs), variant
 
 
-def _hooked(model, x):
-    """(kind, output shape without batch, params) of every conv/bn/linear layer, in forward order."""
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, tuple(o.shape[1:]),
-                                                                   sum(p.numel() for p in m.parameters()))))
-             for m in model.modules() if isinstance(m, tuple(KINDS.values()))]
-    model.eval()
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return seen
-
-
 def test_every_layer_shape_and_params_match_torchvision_in_order():
     report = archc.check(FILE, variant="b0", input="3x64x64")
-    ours = [(KINDS[l.op].__name__, tuple(l.output_shape), l.params) for l in report.layers if l.op in KINDS]
-    theirs = _hooked(reference("b0"), torch.zeros(1, 3, 64, 64))
+    ours = archc_layers(report)
+    theirs = hooked_layers(reference("b0"), torch.zeros(1, 3, 64, 64))
     # stem 2, the MBConv1 6, fifteen MBConv6 8 each (expand, depthwise, SE, project), head conv 2, linear 1
     assert len(ours) == len(theirs) == 131
     assert ours == theirs

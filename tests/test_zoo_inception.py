@@ -11,7 +11,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from test_emit import randomise
+from oracles import archc_layers, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -26,7 +26,6 @@ FIGURES = {
 }
 # a reduced input for the per-layer shapes and the eval logits (inception_v3's smallest is 75×75)
 SMALL = {"googlenet.arch": 112, "inception_v3.arch": 75}
-KINDS = {"conv": nn.Conv2d, "batchnorm": nn.BatchNorm2d, "linear": nn.Linear}
 CASES = [pytest.param((name, aux), id=f"{name.removesuffix('.arch')}-{'aux' if aux else 'noaux'}")
          for name in FIGURES for aux in (True, False)]
 
@@ -100,29 +99,14 @@ def test_seed_000_inception():
     assert stats.total_mult_adds * 32 == report.macs
 
 
-def _hooked(model, x, train=False):
-    """(kind, output shape without batch, params) of every conv/bn/linear layer, in forward order."""
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, tuple(o.shape[1:]),
-                                                                   sum(p.numel() for p in m.parameters()))))
-             for m in model.modules() if isinstance(m, tuple(KINDS.values()))]
-    model.train(train)
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return seen
-
-
 def test_every_layer_shape_and_params_match_torchvision_in_order(case):
     name, aux, ref = case
     side = SMALL[name]
     report = archc.check(ZOO / name, input=f"3x{side}x{side}", aux=aux)
     assert report.ok, report.diagnostics
     # eval mode: torchvision runs no auxiliary head
-    ours = [(KINDS[l.op].__name__, tuple(l.output_shape), l.params) for l in report.layers
-            if l.op in KINDS and not l.aux]
-    assert ours == _hooked(ref, torch.zeros(1, 3, side, side))
+    ours = archc_layers(report, aux=False)
+    assert ours == hooked_layers(ref, torch.zeros(1, 3, side, side))
     assert any(l.aux for l in report.layers) == aux
 
 
@@ -132,8 +116,8 @@ def test_auxiliary_head_layers_match_torchvision():
     for name in FIGURES:
         side = FIGURES[name][1]
         report = archc.check(ZOO / name)
-        ours = [(KINDS[l.op].__name__, tuple(l.output_shape), l.params) for l in report.layers if l.op in KINDS]
-        theirs = _hooked(reference(name), torch.zeros(2, 3, side, side), train=True)
+        ours = archc_layers(report)
+        theirs = hooked_layers(reference(name), torch.zeros(2, 3, side, side), train=True)
         assert sorted(ours) == sorted(theirs)
 
 

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 torchinfo = pytest.importorskip("torchinfo")
 from torch import nn  # noqa: E402
 
-from test_emit import randomise  # noqa: E402
+from oracles import randomise  # noqa: E402
 
 BATCH = 32
 TORCH_TO_OP = {"Conv2d": "conv", "ReLU": "relu", "MaxPool2d": "maxpool", "AvgPool2d": "avgpool",

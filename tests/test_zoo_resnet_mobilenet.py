@@ -9,7 +9,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from test_emit import randomise
+from oracles import archc_layers, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -26,7 +26,6 @@ FIGURES = {
     ("resnet.arch", "resnet152"): ("resnet152", 60_192_808, 11_513_779_048),
 }
 CASES = [pytest.param((name, variant), id=variant or name.removesuffix(".arch")) for name, variant in FIGURES]
-KINDS = {"conv": nn.Conv2d, "batchnorm": nn.BatchNorm2d, "linear": nn.Linear}
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -58,26 +57,12 @@ def test_cli_json_gives_the_figures(case):
     assert (data["params"], data["macs"]) == (params, macs)
 
 
-def _hooked(model, x):
-    """(kind, output shape without batch, params) of every conv/bn/linear layer, in forward order."""
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, tuple(o.shape[1:]),
-                                                                   sum(p.numel() for p in m.parameters()))))
-             for m in model.modules() if isinstance(m, tuple(KINDS.values()))]
-    model.eval()
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return seen
-
-
 def test_every_layer_shape_and_params_match_torchvision_in_order(case):
     name, variant, reference = case
     # 3×112×112 keeps resnet152 quick on a CPU; every stage still has a map larger than 1×1.
     report = archc.check(ZOO / name, variant=variant, input="3x112x112")
-    ours = [(KINDS[l.op].__name__, tuple(l.output_shape), l.params) for l in report.layers if l.op in KINDS]
-    theirs = _hooked(reference, torch.zeros(1, 3, 112, 112))
+    ours = archc_layers(report)
+    theirs = hooked_layers(reference, torch.zeros(1, 3, 112, 112))
     assert ours == theirs
 
 
