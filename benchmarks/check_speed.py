@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import git_revision  # benchmarks/ is this script's own folder
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGET = 15.0
@@ -235,18 +237,6 @@ def machine() -> dict[str, str]:
         "torchinfo": ti_v,
         "os": f"{platform.system()} {platform.release()}",
     }
-
-
-def git_revision() -> str:
-    """The commit measured, with a note when the working tree differs from it."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{rev} (with uncommitted changes)" if dirty else rev
 
 
 def fmt_s(t: float) -> str:

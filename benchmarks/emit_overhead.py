@@ -59,7 +59,6 @@ import platform
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -73,6 +72,10 @@ from torch import nn
 import archc
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's torch oracles
+from common import git_revision  # noqa: E402 - benchmarks/ is this script's own folder
+from oracles import randomise  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGET = 1.00  # reference / emitted
 SLOWER = 0.97  # paired median ratio below this (and significantly below 1): measurably slower, worth profiling
@@ -122,24 +125,6 @@ def cases() -> tuple[list[Case], list[str]]:
         skipped.append("resnet18: architectures/resnet.arch does not exist (yet), so it was skipped")
     found.append(Case("nin", "nin.arch", {}, nin_d2l, "d2l's NiN (seed 002) in plain `torch.nn`", 1, 10))
     return found, skipped
-
-
-def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Seeded weights and BN statistics far from their init, so that logits are O(1) and differ per input."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            elif isinstance(m, (nn.Conv2d, nn.Linear)):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
 
 
 def count(tensors) -> int:
@@ -391,18 +376,6 @@ def machine(device: str) -> dict[str, str]:
         info["gpu"] = torch.cuda.get_device_name()
         info["cuda"] = str(torch.version.cuda)
     return info
-
-
-def git_revision() -> str:
-    """The commit measured, with a note when the working tree differs from it."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{rev} (with uncommitted changes)" if dirty else rev
 
 
 def source_digest(arch_files: list[str]) -> str:
