@@ -14,7 +14,7 @@ from .cli import EXIT_ERRORS, EXIT_OK, Usage, _overrides
 
 def _graph_or_report(args):
     """The checked graph of args.file, or None after printing the file's diagnostics."""
-    from .compiler.check import UsageError, build_graph
+    from .compiler.check import UsageError, build_graph, sources_of
     from .dsl.diagnostics import ArchError
 
     if not Path(args.file).is_file():
@@ -24,14 +24,9 @@ def _graph_or_report(args):
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     except ArchError as error:
-        sources: dict[str, str | None] = {}
+        sources = sources_of(error.diagnostics, args.file, None)
         for diagnostic in error.diagnostics:
-            if diagnostic.file not in sources:
-                try:
-                    sources[diagnostic.file] = Path(diagnostic.file).read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    sources[diagnostic.file] = None
-            print(diagnostic.render(sources[diagnostic.file]), file=sys.stderr)
+            print(diagnostic.render(sources.get(diagnostic.file)), file=sys.stderr)
         return None
 
 

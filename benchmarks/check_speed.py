@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import git_revision  # benchmarks/ is this script's own folder
+from common import cpu_name, git_revision  # benchmarks/ is this script's own folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -211,14 +211,7 @@ def import_tables(top: int) -> tuple[str, str, float]:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         cores = str(len(os.sched_getaffinity(0)))
     except AttributeError:

@@ -1,5 +1,6 @@
 """What both benchmarks record: the commit they measured."""
 
+import platform
 import subprocess
 from pathlib import Path
 
@@ -16,3 +17,14 @@ def git_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{rev} (with uncommitted changes)" if dirty else rev
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

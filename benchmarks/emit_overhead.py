@@ -73,7 +73,7 @@ import archc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's torch oracles
-from common import git_revision  # noqa: E402 - benchmarks/ is this script's own folder
+from common import cpu_name, git_revision  # noqa: E402 - benchmarks/ is this script's own folder
 from oracles import randomise  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -356,14 +356,7 @@ def cores() -> int:
 
 
 def machine(device: str) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     info = {
         "cpu": cpu,
         "cores": str(cores()),

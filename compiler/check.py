@@ -125,7 +125,7 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
     try:
         program = load(path, text)
     except ArchError as error:
-        return _failed(error.diagnostics, _sources_of(error.diagnostics, str(path), text), batch, budget)
+        return _failed(error.diagnostics, sources_of(error.diagnostics, str(path), text), batch, budget)
     diagnostics = list(program.diagnostics) + resolve(program)
     if program.network is None:
         if not any(d.severity == "error" for d in diagnostics):
@@ -204,7 +204,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _sources_of(diagnostics: list[Diagnostic], path: str, text: str | None) -> dict[str, str]:
+def sources_of(diagnostics: list[Diagnostic], path: str, text: str | None) -> dict[str, str]:
     """The text of every file a load error points into, for rendering its line."""
     sources = {path: text} if text is not None else {}
     for d in diagnostics:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
-from .evaluate import BUILTINS, CompileError, Env, Ref, ShapeValue, evaluate, truth, type_name
+from .evaluate import CompileError, Env, Ref, ShapeValue, evaluate, truth, type_name
 from .graph import Graph, Layer, Site, Tensor
 from .ops import CALLABLE, OPS, ShapeError, lookup
 from .program import Program
@@ -301,4 +301,4 @@ def _cycle(let: ast.Let):
     return fail
 
 
-__all__ = ["Elaborator", "Tensor", "Site", "BUILTINS", "bind_attrs"]
+__all__ = ["Elaborator", "Tensor", "Site", "bind_attrs"]

@@ -15,7 +15,7 @@ import re
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
 from .evaluate import CompileError, Env, Ref, evaluate
-from .graph import Site, Tensor
+from .graph import Tensor
 from .ops import MAX_DIM, OPS, fmt_shape
 
 MAX_REPEAT = 10_000

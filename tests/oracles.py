@@ -43,3 +43,11 @@ def archc_layers(report, aux: bool = True) -> list[tuple[str, tuple, int]]:
     """The same triples from an archc report (aux=False: the layers that run in eval mode)."""
     return [(KINDS[l.op].__name__, tuple(l.output_shape), l.params) for l in report.layers
             if l.op in KINDS and (aux or not l.aux)]
+
+
+def assert_same_logits(expected: torch.Tensor, actual: torch.Tensor) -> None:
+    """Equal to 1e-4 of the logits' scale, and the comparison means something."""
+    scale = expected.abs().max()
+    assert scale > 0.1  # logits this small would agree whatever the weights
+    assert (expected - actual).abs().max() <= 1e-4 * scale
+    assert not torch.allclose(expected[0], expected[1])  # and they depend on the input

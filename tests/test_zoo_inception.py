@@ -11,7 +11,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from oracles import archc_layers, hooked_layers, randomise
+from oracles import archc_layers, assert_same_logits, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -128,13 +128,6 @@ def _no_dropout(model: nn.Module) -> nn.Module:
     return model
 
 
-def _close(expected, actual):
-    scale = expected.abs().max()
-    assert scale > 0.1  # the comparison means something
-    assert (expected - actual).abs().max() <= 1e-4 * scale
-    assert not torch.allclose(expected[0], expected[1])
-
-
 def test_ported_torchvision_weights_give_the_same_eval_logits(case):
     name, aux, ref = case
     side = SMALL[name]
@@ -145,7 +138,7 @@ def test_ported_torchvision_weights_give_the_same_eval_logits(case):
     assert [tuple(t.shape) for t in model.state_dict().values()] == [tuple(t.shape) for t in ref.state_dict().values()]
     x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        _close(ref(x), model(x))
+        assert_same_logits(ref(x), model(x))
 
 
 @pytest.mark.parametrize("name", FIGURES)
@@ -167,7 +160,7 @@ def test_ported_weights_give_the_same_training_outputs(name):
     assert isinstance(actual, tuple) and len(actual) == len(expected)
     for e, a in zip(expected, actual):
         assert e.shape == a.shape == (2, 1000)
-        _close(e, a)
+        assert_same_logits(e, a)
 
 
 @pytest.mark.parametrize("name", FIGURES)
