@@ -6,6 +6,7 @@
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
+    archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     _network_arguments(export)
     export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX, with a dynamic batch dimension")
     export.add_argument("--weights", metavar="FILE.pt", help="a state dict to load first (from archc port)")
+
+    from . import cli_tools  # data, eval, predict, cam
+
+    cli_tools.add_commands(sub)
     return parser
 
 
@@ -112,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fmt(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command in ("data", "eval", "predict", "cam"):
+            from . import cli_tools
+
+            return cli_tools.run(args)
         from . import cli_torch  # graph, port, export
 
         return getattr(cli_torch, args.command)(args)
