@@ -1,0 +1,436 @@
+"""How fast does archc train: the emitted networks' step rate against torchvision's, and an
+epoch from JPEG files against the step rate on data already in memory (issue 5, item 7).
+
+A benchmark, not a test: run it by hand on the machine you want figures for.
+
+    python benchmarks/train_throughput.py                        # CPU, small: batch 8, 128 px, fp32, eager
+    python benchmarks/train_throughput.py --device cuda --write  # GPU: batch 256, 224 px, bf16; updates RESULTS.md
+
+(a) Step rate. A training step is zero_grad, forward under autocast (bf16 on the GPU), cross
+entropy on random labels, backward and an SGD step (momentum 0.9; fused on the GPU), on one
+fixed batch (channels_last on the GPU), as in the issue's reference figures. For each network
+four models train side by side from the same weights: archc's (`archc.build` of the zoo file)
+and torchvision's, each eager and under `torch.compile` (on CPU eager only unless --compile:
+compiling on a 2-core machine takes minutes). After warm-up (which includes compiling), the
+timed part runs in interleaved rounds: each round times a block of steps of every model, in
+an order rotated each round, so drift in the machine's load falls on all alike. img/s =
+batch × steps / wall time of the block (synchronised at both ends); the report gives the median
+over rounds and the spread. Target (issue 5): archc under the trainer's default (compiled on a
+GPU, eager on CPU) at least the better of torchvision's eager and compiled rates.
+
+(b) End to end. N JPEGs of 500×375 (PIL, quality 90, smooth random content), in a class-per-
+folder tree in a temporary folder, are trained on for whole epochs by one network (default
+mobilenet_v3_small, the fastest, so the most demanding on the data path), through:
+  * the trainer's data path (archc.runtime.data: the uint8 cache on the GPU with augmentation
+    there, or what it falls back to), and
+  * the standard recipe: torchvision ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip
+    + ToTensor + Normalize in DataLoader workers (one per core), pinned memory.
+img/s of an epoch is images / wall time from its first batch asked for to the last step
+synchronised; the first epoch (which fills caches, starts workers, compiles) is reported apart
+from the steady epochs after it. Both are compared with the same model's synthetic step rate,
+measured in the same run. Target: end to end at least 90% of the step rate.
+
+`--write` replaces this mode's part (cpu or cuda) of the train_throughput section of
+benchmarks/RESULTS.md and keeps the other mode's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+import archc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_name, git_revision  # benchmarks/ is this script's own folder
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+BEGIN, END = "<!-- train_throughput:begin -->", "<!-- train_throughput:end -->"
+STEP_TARGET = 1.00  # archc (trainer's default) / the better of torchvision eager and compiled
+E2E_TARGET = 0.90  # end-to-end epoch img/s / synthetic step img/s
+
+# network: (zoo file, build kwargs, torchvision builder, issue 5's H100 img/s for torchvision eager, compiled)
+NETWORKS = {
+    "resnet50": ("resnet.arch", {"variant": "resnet50"}, torchvision.models.resnet50, (3995, 5661)),
+    "mobilenet_v3_large": ("mobilenet_v3_large.arch", {}, torchvision.models.mobilenet_v3_large, (7680, 8489)),
+    "efficientnet_b0": ("efficientnet.arch", {"variant": "b0"}, torchvision.models.efficientnet_b0, (4542, 6198)),
+    "mobilenet_v3_small": ("mobilenet_v3_small.arch", {}, torchvision.models.mobilenet_v3_small, (10589, 9022)),
+}
+
+
+# --- (a) step rate ------------------------------------------------------------------------------
+
+
+@dataclass
+class Runner:
+    label: str  # "archc eager", "torchvision compiled", ...
+    step: Callable[[torch.Tensor, torch.Tensor], None]
+    rates: list[float] = field(default_factory=list)  # img/s per round
+    warmup_s: float = 0.0  # the warm-up steps, compiling included
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+
+def training_step(model: nn.Module, device: str) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """The step of the issue's reference figures: autocast bf16 on the GPU, SGD momentum 0.9, fused there."""
+    cuda = device == "cuda"
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, **({"fused": True} if cuda else {}))
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def prepare(model: nn.Module, device: str) -> nn.Module:
+    model.train()
+    return model.to(device, memory_format=torch.channels_last) if device == "cuda" else model
+
+
+def networks_pair(key: str, size: int) -> tuple[nn.Module, nn.Module]:
+    """archc's network and torchvision's, with the same weights (archc.port checks every tensor's shape)."""
+    arch, kwargs, reference, _ = NETWORKS[key]
+    torch.manual_seed(0)
+    theirs = reference()
+    ours = archc.build(archc.zoo_path(arch), input=f"3x{size}x{size}", **kwargs)
+    archc.port(ours, theirs)
+    return ours, theirs
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def synthetic_batch(batch: int, size: int, classes: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(batch, 3, size, size, generator=g).to(device)
+    y = torch.randint(0, classes, (batch,), generator=g).to(device)
+    return (x.contiguous(memory_format=torch.channels_last) if device == "cuda" else x), y
+
+
+def time_block(step, x, y, steps: int, device: str) -> float:
+    """img/s of `steps` steps, synchronised at both ends."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(x, y)
+    sync(device)
+    return x.shape[0] * steps / (time.perf_counter() - start)
+
+
+def warm(runner: Runner, x, y, steps: int, device: str) -> None:
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        runner.step(x, y)
+    sync(device)
+    runner.warmup_s = time.perf_counter() - start
+
+
+def step_rates(key: str, args) -> list[Runner]:
+    """The four (or two) runners of one network, warmed up, then timed in interleaved rounds."""
+    ours, theirs = networks_pair(key, args.size)
+    x, y = synthetic_batch(args.batch, args.size, 1000, args.device)
+    runners = []
+    for label, model in (("archc", ours), ("torchvision", theirs)):
+        runners.append(Runner(f"{label} eager", training_step(prepare(model, args.device), args.device)))
+        if args.compile:
+            compiled = torch.compile(prepare(copy.deepcopy(model), args.device))
+            runners.append(Runner(f"{label} compiled", training_step(compiled, args.device)))
+    for runner in runners:
+        warm(runner, x, y, args.warmup, args.device)
+        print(f"  {key}, {runner.label}: warm-up {runner.warmup_s:.1f} s", file=sys.stderr, flush=True)
+    for k in range(args.rounds):
+        for runner in runners[k % len(runners):] + runners[:k % len(runners)]:
+            runner.rates.append(time_block(runner.step, x, y, args.steps, args.device))
+    return runners
+
+
+# --- (b) end to end -----------------------------------------------------------------------------
+
+
+def write_jpegs(root: Path, n: int, classes: int = 4, size=(500, 375)) -> Path:
+    """n JPEGs in root/class_i/: smooth random colour fields with mild noise, about a photo's file size."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    def one(i: int) -> None:
+        rng = np.random.default_rng(i)
+        small = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
+        pixels = np.asarray(small, dtype=np.int16) + rng.integers(-12, 13, (size[1], size[0], 3))
+        folder = root / f"class_{i % classes}"
+        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
+
+    for c in range(classes):
+        (root / f"class_{c}").mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(one, range(n)))
+    return root
+
+
+def recipe_loader(root: Path, batch: int, size: int, workers: int):
+    """The standard PIL recipe the issue measured at about 1,600 img/s on the H100 machine's 16 cores."""
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(),
+                                    transforms.ToTensor(),
+                                    transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    return torch.utils.data.DataLoader(datasets.ImageFolder(root, transform), batch_size=batch, shuffle=True,
+                                       num_workers=workers, pin_memory=torch.cuda.is_available(), drop_last=True,
+                                       persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+
+
+def recipe_batches(loader, device: str):
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        yield (x.contiguous(memory_format=torch.channels_last) if device == "cuda" else x), y.to(device)
+
+
+def trainer_batches(root: Path, batch: int, size: int, device: str):
+    """One epoch of the trainer's own data path; None while runtime/data.py has not landed."""
+    try:
+        from archc.runtime import data  # noqa: F401 - the core helper's module
+    except ImportError:
+        return
+    return  # TODO(train_throughput): wire to the trainer's loader once its API is committed
+
+
+def epoch_rate(batches, step, device: str) -> tuple[float, int]:
+    """(img/s, images) of one pass over `batches`, each followed by a training step."""
+    sync(device)
+    start, images = time.perf_counter(), 0
+    for x, y in batches:
+        step(x, y)
+        images += x.shape[0]
+    sync(device)
+    return images / (time.perf_counter() - start), images
+
+
+@dataclass
+class EndToEnd:
+    path: str
+    first: float = float("nan")  # img/s of the first epoch
+    steady: list[float] = field(default_factory=list)  # img/s of each later epoch
+    images: int = 0
+    note: str = ""
+
+
+def end_to_end(args) -> tuple[float, list[EndToEnd], float]:
+    """(synthetic step img/s, the data paths measured, seconds to write the JPEGs) for args.e2e_network."""
+    key, device = args.e2e_network, args.device
+    ours, _ = networks_pair(key, args.size)
+    model = prepare(ours, device)
+    step = training_step(torch.compile(model) if args.default_compiled else model, device)
+    x, y = synthetic_batch(args.batch, args.size, 4, device)
+    for _ in range(args.warmup):
+        step(x, y)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="archc-jpegs-") as tmp:
+        start = time.perf_counter()
+        root = write_jpegs(Path(tmp), args.images)
+        write_s = time.perf_counter() - start
+        print(f"  wrote {args.images} JPEGs in {write_s:.1f} s", file=sys.stderr, flush=True)
+
+        trainer = EndToEnd("archc trainer's data path")
+        if trainer_batches(root, args.batch, args.size, device) is None:
+            trainer.note = "pending: the trainer's data path (archc.runtime.data) has not landed"
+        else:
+            for epoch in range(1 + args.epochs):
+                rate, trainer.images = epoch_rate(trainer_batches(root, args.batch, args.size, device), step, device)
+                trainer.first = rate if epoch == 0 else trainer.first
+                trainer.steady += [rate] if epoch else []
+        results.append(trainer)
+
+        recipe = EndToEnd(f"standard recipe: ImageFolder + PIL in {args.workers} DataLoader workers")
+        loader = recipe_loader(root, args.batch, args.size, args.workers)
+        for epoch in range(1 + args.epochs):
+            rate, recipe.images = epoch_rate(recipe_batches(loader, device), step, device)
+            recipe.first = rate if epoch == 0 else recipe.first
+            recipe.steady += [rate] if epoch else []
+        results.append(recipe)
+        del loader
+    synthetic = statistics.median(time_block(step, x, y, args.steps, device) for _ in range(args.rounds))
+    return synthetic, results, write_s
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def fmt_rate(r: float) -> str:
+    return "–" if math.isnan(r) else f"{r:,.0f}"
+
+
+def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[str]]:
+    """Markdown lines of the step-rate table, and the networks that miss the target."""
+    gpu = args.device == "cuda"
+    labels = [r.label for r in next(iter(results.values()))]
+    default = "archc compiled" if args.default_compiled else "archc eager"
+    head = "| network | " + " | ".join(labels) + " | archc default / better torchvision | target ≥ 1.00 |"
+    head += " issue's H100 torchvision eager / compiled |" if gpu else ""
+    lines = [head, "|---|" + "---:|" * len(labels) + "---:|:---:|" + ("---:|" if gpu else "")]
+    missed = []
+    for key, runners in results.items():
+        by = {r.label: r for r in runners}
+        best = max(r.median for r in runners if r.label.startswith("torchvision"))
+        ratio = by[default].median / best
+        # within noise: the best round of archc's default reaches the median of the better torchvision
+        verdict = "met" if ratio >= STEP_TARGET else (
+            "within noise" if max(by[default].rates) >= best else "NOT met")
+        if verdict == "NOT met":
+            missed.append(key)
+        row = f"| {key} | " + " | ".join(
+            f"{r.median:,.0f} ({min(r.rates):,.0f}–{max(r.rates):,.0f})" for r in runners)
+        row += f" | **{ratio:.3f}** | {verdict} |"
+        row += " {:,} / {:,} |".format(*NETWORKS[key][3]) if gpu else ""
+        lines.append(row)
+    return lines, missed
+
+
+def e2e_table(synthetic: float, results: list[EndToEnd]) -> list[str]:
+    lines = [f"Synthetic step rate (same model, same step, a batch already on the device): **{synthetic:,.0f} img/s**.",
+             "",
+             "| data path | first epoch img/s | steady epochs img/s (median) | steady / step rate | target ≥ 0.90 |",
+             "|---|---:|---:|---:|:---:|"]
+    for r in results:
+        if r.note:
+            lines.append(f"| {r.path} | – | – | – | {r.note} |")
+            continue
+        steady = statistics.median(r.steady) if r.steady else float("nan")
+        ratio = steady / synthetic
+        lines.append(f"| {r.path} | {fmt_rate(r.first)} | {fmt_rate(steady)} | **{ratio:.2f}** "
+                     f"| {'met' if ratio >= E2E_TARGET else 'NOT met'} |")
+    return lines
+
+
+def write_results(mode: str, block: str) -> None:
+    """Replace this mode's part of the section, keep the other's."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    parts = {}
+    if BEGIN in old and END in old:
+        section = old.split(BEGIN, 1)[1].split(END, 1)[0]
+        for other in ("cpu", "cuda"):
+            b, e = f"<!-- train_throughput:{other}:begin -->", f"<!-- train_throughput:{other}:end -->"
+            if b in section and e in section:
+                parts[other] = b + section.split(b, 1)[1].split(e, 1)[0] + e
+    parts[mode] = f"<!-- train_throughput:{mode}:begin -->\n{block}\n<!-- train_throughput:{mode}:end -->"
+    for other, title in (("cpu", "CPU"), ("cuda", "GPU")):
+        parts.setdefault(other, f"<!-- train_throughput:{other}:begin -->\n### {title}\n\n*Pending: run "
+                                f"`python benchmarks/train_throughput.py{' --device cuda' if other == 'cuda' else ''}"
+                                f" --write`.*\n<!-- train_throughput:{other}:end -->")
+    section = "\n".join([BEGIN, "## Training throughput: archc vs torchvision, and JPEG epochs vs the step rate", "",
+                         ("Written by `python benchmarks/train_throughput.py [--device cuda] --write`; each part "
+                          "comes from one run (see the script's docstring for what is measured)."), "",
+                         parts["cpu"], "", parts["cuda"], END])
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + section + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(new)
+    print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+
+
+def machine_line(device: str) -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    host = f"{cpu_name()}, {cores} cores, {platform.system()} {platform.release()}"
+    if device == "cuda":
+        return f"GPU: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}; host {host}"
+    return f"CPU: {host}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--batch", type=int, help="batch size (default 256 on GPU, 8 on CPU)")
+    ap.add_argument("--size", type=int, help="input side (default 224 on GPU, 128 on CPU)")
+    ap.add_argument("--only", nargs="*", choices=sorted(NETWORKS), help="networks for (a) (default: all four)")
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                    help="also time torch.compile'd models (default: on for cuda, off for cpu)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    ap.add_argument("--steps", type=int, help="steps per model per round (default 10 on GPU, 2 on CPU)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first (default 3)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1: steady figures)")
+    ap.add_argument("--images", type=int, help="JPEGs for (b) (default 4000 on GPU, 48 on CPU; 0 skips (b))")
+    ap.add_argument("--epochs", type=int, default=2, help="steady epochs after the first, for (b) (default 2)")
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                    help="DataLoader workers of the standard recipe (default: one per core)")
+    ap.add_argument("--e2e-network", default="mobilenet_v3_small", choices=sorted(NETWORKS))
+    ap.add_argument("--write", action="store_true", help=f"update this mode's part of {RESULTS.name}")
+    args = ap.parse_args(argv)
+    gpu = args.device == "cuda"
+    if gpu and not torch.cuda.is_available():
+        ap.error("--device cuda: no GPU here (torch.cuda.is_available() is False)")
+    args.batch = args.batch or (256 if gpu else 8)
+    args.size = args.size or (224 if gpu else 128)
+    args.steps = args.steps or (10 if gpu else 2)
+    args.compile = gpu if args.compile is None else args.compile
+    args.default_compiled = gpu  # the trainer compiles by default on a GPU only
+    args.images = (4000 if gpu else 48) if args.images is None else args.images
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.set_num_threads(args.threads)
+
+    started, revision = time.perf_counter(), git_revision()
+    results = {}
+    for key in args.only or NETWORKS:
+        print(f"(a) {key} ...", file=sys.stderr, flush=True)
+        results[key] = step_rates(key, args)
+    lines, missed = step_table(results, args)
+    body = [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
+            (f"Batch {args.batch}, {args.size}×{args.size}, "
+             + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
+                else f"float32, torch.set_num_threads({args.threads})")
+             + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
+             + ("`torch.compile`." if args.default_compiled else "eager.")), "",
+            *lines, ""]
+    body.append(f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
+                "(archc under the trainer's default against the better of torchvision eager and compiled; "
+                "within noise: archc's best round reaches torchvision's median).")
+    if args.images:
+        print(f"(b) {args.e2e_network}, {args.images} JPEGs ...", file=sys.stderr, flush=True)
+        synthetic, paths, write_s = end_to_end(args)
+        body += ["", (f"#### (b) Epochs of {args.images:,} JPEGs (500×375) with {args.e2e_network}, "
+                      f"{args.epochs} steady epochs after the first"), "", *e2e_table(synthetic, paths), "",
+                 f"Writing the JPEGs took {write_s:.1f} s (not counted)."]
+    elapsed = time.perf_counter() - started
+    head = [f"### {'GPU' if gpu else 'CPU'}", "",
+            (f"Measured {_dt.date.today().isoformat()} by `python benchmarks/train_throughput.py"
+             f"{' --device cuda' if gpu else ''} --write` in {elapsed:.0f} s; every figure comes from that one run."),
+            "", f"- {machine_line(args.device)}", f"- archc at commit {revision}",
+            f"- Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}",
+            ""]
+    text = "\n".join(head + body)
+    print(text)
+    if args.write:
+        write_results(args.device, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
