@@ -74,23 +74,23 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .runtime.datatools import DataToolError
+
     try:
         if args.command == "data":
             return _split(args) if args.data_command == "split" else _resize(args)
-        return {"eval": _eval, "predict": _predict, "cam": _cam}[args.command](args)
-    except _user_errors() as error:
+    except DataToolError as error:
         raise Usage(str(error)) from None
+    # eval, predict, cam: these import torch
+    from .runtime.cam import CamError
+    from .runtime.data import DataError
+    from .runtime.infer import InferError
 
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from .runtime.datatools import DataToolError
-
-    errors: list[type[Exception]] = [DataToolError]
-    if "archc.runtime.infer" in sys.modules:  # imported by eval/predict/cam only: data never pays for torch
-        from .runtime.infer import InferError
-
-        errors.append(InferError)
-    return tuple(errors)
+    try:
+        return {"eval": _eval, "predict": _predict, "cam": _cam}[args.command](args)
+    except (InferError, DataError, CamError) as error:
+        print(f"archc: error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
 
 
 def _plural(n: int, noun: str) -> str:
