@@ -1,11 +1,13 @@
 """The `archc` command line. Exit status: 0 ok, 1 the file has errors, 2 usage.
 
     archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
+                [--convention torchinfo|thop|fvcore]
     archc fmt FILE... [--check]
     archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
+                  [--convention torchinfo|thop|fvcore]
     archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
 """
 
@@ -36,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
     check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    _convention_argument(check)
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
     fmt.add_argument("files", nargs="+")
@@ -49,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
     compare.add_argument("--memory", help="memory budget such as 6GiB: the largest batch that fits each network")
     compare.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
+    _convention_argument(compare)
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
     _network_arguments(graph)
@@ -79,6 +83,12 @@ def _network_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="override a network parameter: a number, true/false or a name")
     command.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
+
+
+def _convention_argument(command: argparse.ArgumentParser) -> None:
+    # the names are checked by check(), which knows them (compiler/conventions.py)
+    command.add_argument("--convention", default="torchinfo", metavar="torchinfo|thop|fvcore",
+                         help="count MACs as torchinfo 1.8 (default), thop 0.1.1 or fvcore 0.1.5 count them")
 
 
 def parse_value(text: str):
@@ -140,7 +150,7 @@ def _check(args) -> int:
         raise Usage(f"no such file: {args.file}")
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
-                       **_overrides(args.set))
+                       convention=args.convention, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     if args.json:
@@ -157,7 +167,7 @@ def _compare(args) -> int:
     from .compiler.check import UsageError
 
     try:
-        rows = compare(args.files, batch=args.batch, memory=args.memory, input=args.input,
+        rows = compare(args.files, batch=args.batch, memory=args.memory, input=args.input, convention=args.convention,
                        params=_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None

@@ -26,7 +26,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def compare(specs: list[str], *, batch: int = 1, memory: str | None = None, input: str | None = None,
-            params: dict[str, Any] | None = None) -> list[dict]:
+            params: dict[str, Any] | None = None, convention: str = "torchinfo") -> list[dict]:
     """One row per `FILE` or `FILE:VARIANT`. A `params` entry applies to the networks that have it."""
     rows, params, used = [], params or {}, set()
     for spec in specs:
@@ -36,7 +36,7 @@ def compare(specs: list[str], *, batch: int = 1, memory: str | None = None, inpu
         names = _parameter_names(path)
         given = {k: v for k, v in params.items() if k in names}
         used |= set(given)
-        report = check(path, variant=variant, batch=batch, memory=memory, input=input, **given)
+        report = check(path, variant=variant, batch=batch, memory=memory, input=input, convention=convention, **given)
         rows.append(_row(spec, report))
     unused = set(params) - used
     if unused:
@@ -58,6 +58,7 @@ def _row(spec: str, report: Report) -> dict:
         "spec": spec, "network": report.network, "variant": report.variant, "ok": not errors,
         "errors": [f"{d.file}:{d.span.line}:{d.span.col}: {d.message}" for d in errors],
         "input": report.input, "batch": report.batch, "params": report.params, "macs": report.macs,
+        "convention": report.convention,
         "memory": report.memory.model_dump(), "max_batch": report.max_batch,
     }
 
@@ -67,8 +68,9 @@ def print_table(rows: list[dict], budget: str | None) -> None:
     from rich.table import Table
 
     batch = rows[0]["batch"] if rows else 1
+    convention = rows[0]["convention"] if rows else "torchinfo"
     table = Table(title=f"batch {batch}" + (f", memory budget {budget}" if budget else ""), title_justify="left")
-    for heading in ("network", "input", "params", "mult-adds (G)", "input (MB)", "fwd/bwd (MB)", "params (MB)",
+    for heading in ("network", "input", "params", f"mult-adds (G, {convention})", "input (MB)", "fwd/bwd (MB)", "params (MB)",
                     "total (MB)") + (("largest batch",) if budget else ()):
         table.add_column(heading, justify="left" if heading in ("network", "input") else "right")
     for row in rows:

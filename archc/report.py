@@ -36,7 +36,7 @@ def print_report(report: Report, file=None) -> None:
     table.add_column("op")
     table.add_column("output (C×H×W)")
     table.add_column("params", justify="right")
-    table.add_column("MACs per sample", justify="right")
+    table.add_column(f"MACs per sample ({report.convention})", justify="right")
     current_row = None
     detailed = len(report.layers) <= MAX_DETAILED  # rich takes seconds over thousands of rows
     for layer in report.layers:
@@ -63,7 +63,7 @@ def print_report(report: Report, file=None) -> None:
         f"output shape:               {_shape(report.output_shape)}",
         f"params:                     {report.params:,} (trainable {report.trainable_params:,}; "
         f"buffers {report.buffers:,})",
-        f"{f'mult-adds (batch {report.batch}):':<28}{report.macs:,} ({report.macs / 1e9:.2f} G)",
+        f"{f'mult-adds (batch {report.batch}):':<28}{report.macs:,} ({report.macs / 1e9:.2f} G, {report.convention})",
         f"input size (MB):            {m.input_mb:.2f}",
         f"forward/backward pass (MB): {m.forward_backward_mb:.2f}",
         f"params size (MB):           {m.params_mb:.2f}",

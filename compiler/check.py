@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from .conventions import CONVENTIONS, layer_macs
+from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .elaborate import Elaborator
 from .evaluate import CompileError, Ref, evaluate
 from .graph import Graph
@@ -59,7 +61,8 @@ class Memory(BaseModel):
 
 
 class Report(BaseModel):
-    """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch."""
+    """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch,
+    counted under `convention` (compiler/conventions.py), as are the layers' MACs per sample."""
 
     model_config = ConfigDict(extra="forbid")
     network: str | None
@@ -72,6 +75,7 @@ class Report(BaseModel):
     trainable_params: int
     buffers: int
     macs: int
+    convention: str = DEFAULT_CONVENTION
     memory: Memory
     memory_budget_bytes: int | None
     max_batch: int | None
@@ -112,14 +116,18 @@ def parse_input(text: str) -> tuple[int, int, int]:
 
 
 def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
-          batch: int = 1, memory: str | int | None = None, text: str | None = None, **params: Any) -> Report:
+          batch: int = 1, memory: str | int | None = None, text: str | None = None,
+          convention: str = DEFAULT_CONVENTION, **params: Any) -> Report:
     """Check a .arch file: every shape, parameter count, MAC count and memory figure.
 
+    `convention` names how MACs are counted: torchinfo (default), thop or fvcore.
     Raises UsageError for bad arguments; problems in the file come back as
     `report.diagnostics` (ArchError is caught here too).
     """
     if batch < 1:
         raise UsageError("the batch must be at least 1")
+    if convention not in CONVENTIONS:
+        raise UsageError(f"no MAC convention '{convention}'" + _choices(convention, CONVENTIONS))
     budget = parse_memory(memory) if isinstance(memory, str) else memory
     shape_override = parse_input(input) if isinstance(input, str) else input
     try:
@@ -145,7 +153,7 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         diagnostics.append(Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span,
                                       hint=error.hint))
         return _failed(_dedupe(diagnostics), program.sources, batch, budget)
-    return _summarise(program, graph, variant, values, batch, budget, _dedupe(diagnostics + found))
+    return _summarise(program, graph, variant, values, batch, budget, _dedupe(diagnostics + found), convention)
 
 
 def build_graph(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
@@ -322,7 +330,7 @@ def max_batch(graph: Graph, budget: int) -> int:
     return max(0, (budget - params) // per_sample) if per_sample else 0
 
 
-def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostics) -> Report:
+def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostics, convention) -> Report:
     layers = graph.layers()
     last = graph.shape_of(graph.result)
     input_b, fwd_b, params_b = memory_bytes(graph, batch)
@@ -333,12 +341,13 @@ def _summarise(program, graph: Graph, variant, values, batch, budget, diagnostic
     return Report(
         network=program.network.name, variant=variant, parameters={k: _plain(v) for k, v in values.items()},
         input=list(graph.input_shape), batch=batch, output_shape=list(last), params=params, trainable_params=params,
-        buffers=sum(l.buffer_count for l in layers), macs=batch * sum(l.macs for l in layers if not l.aux),
+        buffers=sum(l.buffer_count for l in layers), convention=convention,
+        macs=sum(layer_macs(l, convention, batch) for l in layers if not l.aux),
         memory=memory, memory_budget_bytes=budget, max_batch=max_batch(graph, budget) if budget else None,
         layers=[LayerReport(name=l.name, op=l.op, file=l.file, line=l.span.line, row_file=l.row_file or None,
                             row_line=l.row.line if l.row else None,
-                            output_shape=list(l.out_shape), params=l.param_count, buffers=l.buffer_count, macs=l.macs,
-                            aux=l.aux) for l in layers],
+                            output_shape=list(l.out_shape), params=l.param_count, buffers=l.buffer_count,
+                            macs=layer_macs(l, convention), aux=l.aux) for l in layers],
         outputs={name: list(graph.shape_of(node)) for name, node in graph.outputs.items()},
         diagnostics=diagnostics, sources=program.sources)
 
