@@ -170,7 +170,21 @@ def step_rates(key: str, args) -> list[Runner]:
     for k in range(args.rounds):
         for runner in runners[k % len(runners):] + runners[:k % len(runners)]:
             runner.rates.append(time_block(runner.step, x, y, args.steps, args.device))
+    for runner in runners:
+        runner.step = None  # let the models and optimisers go
     return runners
+
+
+def release() -> None:
+    """Free the last network's memory and dynamo's caches: the next compile starts clean (inductor's disk
+    cache stays), and Network.forward, one code object for every archc network, never meets dynamo's
+    recompile limit."""
+    import gc
+
+    torch._dynamo.reset()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 # --- (b) end to end -----------------------------------------------------------------------------
@@ -422,10 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first (default 3)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1: steady figures)")
     ap.add_argument("--images", type=int, help="JPEGs for (b) (default 4000 on GPU, 48 on CPU; 0 skips (b))")
-    ap.add_argument("--epochs", type=int, default=2, help="steady epochs after the first, for (b) (default 2)")
+    ap.add_argument("--epochs", type=int, default=3, help="steady epochs after the first, for (b) (default 3)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                     help="DataLoader workers of the standard recipe (default: one per core)")
     ap.add_argument("--e2e-network", default="mobilenet_v3_small", choices=sorted(NETWORKS))
+    ap.add_argument("--no-steps", action="store_true", help="skip (a)")
     ap.add_argument("--write", action="store_true", help=f"update this mode's part of {RESULTS.name}")
     args = ap.parse_args(argv)
     gpu = args.device == "cuda"
@@ -442,28 +457,36 @@ def main(argv: list[str] | None = None) -> int:
     else:
         torch.set_num_threads(args.threads)
 
-    started, revision = time.perf_counter(), git_revision()
-    results = {}
-    for key in args.only or NETWORKS:
-        print(f"(a) {key} ...", file=sys.stderr, flush=True)
-        results[key] = step_rates(key, args)
-    lines, missed = step_table(results, args)
-    body = [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
-            (f"Batch {args.batch}, {args.size}×{args.size}, "
-             + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
-                else f"float32, torch.set_num_threads({args.threads})")
-             + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
-             + ("`torch.compile`." if args.default_compiled else "eager.")), "",
-            *lines, ""]
-    body.append(f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
-                "(archc under the trainer's default against the better of torchvision eager and compiled; "
-                "within noise: archc's best round reaches torchvision's median).")
-    if args.images:
+    started, revision = time.perf_counter(), os.environ.get("ARCHC_REVISION") or git_revision()
+    e2e = []
+    if args.images:  # first: it matters most, and a run cut short by a time limit still has it
         print(f"(b) {args.e2e_network}, {args.images} JPEGs ...", file=sys.stderr, flush=True)
         synthetic, paths, write_s = end_to_end(args)
-        body += ["", (f"#### (b) Epochs of {args.images:,} JPEGs (500×375) with {args.e2e_network}, "
-                      f"{args.epochs} steady epochs after the first"), "", *e2e_table(synthetic, paths), "",
-                 f"Writing the JPEGs took {write_s:.1f} s (not counted)."]
+        e2e = ["", (f"#### (b) Epochs of {args.images:,} JPEGs (500×375) with {args.e2e_network}, "
+                    f"{args.epochs} steady epochs after the first"), "", *e2e_table(synthetic, paths), "",
+               f"Writing the JPEGs took {write_s:.1f} s (not counted)."]
+        print("\n".join(e2e), file=sys.stderr, flush=True)
+        release()
+    results = {}
+    for key in [] if args.no_steps else args.only or NETWORKS:
+        print(f"(a) {key} ...", file=sys.stderr, flush=True)
+        results[key] = step_rates(key, args)
+        print("\n".join(step_table({key: results[key]}, args)[0]), file=sys.stderr, flush=True)
+        release()
+    body = []
+    if results:
+        lines, missed = step_table(results, args)
+        body = [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
+                (f"Batch {args.batch}, {args.size}×{args.size}, "
+                 + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
+                    else f"float32, torch.set_num_threads({args.threads})")
+                 + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
+                 + ("`torch.compile`." if args.default_compiled else "eager.")), "",
+                *lines, ""]
+        body.append(f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
+                    "(archc under the trainer's default against the better of torchvision eager and compiled; "
+                    "within noise: archc's best round reaches torchvision's median).")
+    body += e2e
     elapsed = time.perf_counter() - started
     head = [f"### {'GPU' if gpu else 'CPU'}", "",
             (f"Measured {_dt.date.today().isoformat()} by `python benchmarks/train_throughput.py"
