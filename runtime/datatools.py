@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# What torchvision's ImageFolder reads (torchvision.datasets.folder.IMG_EXTENSIONS).
+# What torchvision's ImageFolder reads: runtime/data.py's IMAGE_EXTENSIONS, repeated here (a test keeps
+# them equal) because data.py imports torch and `archc data` should start in a fraction of a second.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
 EXAMPLES_SHOWN = 5  # paths listed per kind of skipped file; the rest are counted

@@ -3,7 +3,12 @@
 from pathlib import Path
 
 import pytest
-from archc.runtime.datatools import DataToolError, resize_tree, split_dataset
+from archc.runtime.datatools import (
+    IMAGE_SUFFIXES,
+    DataToolError,
+    resize_tree,
+    split_dataset,
+)
 from conftest import run_archc
 from PIL import Image, ImageOps
 
@@ -140,3 +145,9 @@ def test_resize_cli_errors_and_summary(tmp_path):
                  [str(tmp_path / "src"), "-o", str(tmp_path / "src" / "inside")]):
         bad = run_archc("data", "resize", *args)
         assert bad.returncode == 2 and "archc: error:" in bad.stderr and "Traceback" not in bad.stderr, args
+
+
+def test_the_image_suffixes_are_the_trainers():
+    from archc.runtime.data import IMAGE_EXTENSIONS
+
+    assert IMAGE_SUFFIXES == IMAGE_EXTENSIONS
