@@ -6,6 +6,6 @@
     [10]
 """
 
-from .api import Report, UsageError, build, check, port, zoo_path
+from .api import Report, UsageError, build, check, port, source, zoo_path
 
-__all__ = ["check", "build", "port", "zoo_path", "Report", "UsageError"]
+__all__ = ["check", "build", "source", "port", "zoo_path", "Report", "UsageError"]

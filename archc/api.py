@@ -34,4 +34,16 @@ def zoo_path(name: str) -> Path:
     return library_dir() / name
 
 
-__all__ = ["check", "build", "port", "zoo_path", "Report", "UsageError"]
+
+
+def source(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
+           **params: Any) -> str:
+    """The network as the text of a Python module that imports only torch: one class
+    per block kind, the network class, and `build()`. Raises ArchError if the file
+    has errors or cannot be written as source. Does not import torch."""
+    from .compiler.emit_source import emit
+
+    return emit(build_graph(path, variant=variant, input=input, **params))
+
+
+__all__ = ["Report", "UsageError", "build", "check", "port", "source", "zoo_path"]

@@ -164,12 +164,13 @@ def build_graph(path: str | Path, *, variant: str | None = None, input: str | tu
     if program.network is None:
         raise ArchError([Diagnostic(code="E201", file=str(path), message="this file defines no network")])
     try:
-        graph, _values, found = _elaborate(program, variant, params, parse_input(input) if isinstance(input, str) else input)
+        graph, values, found = _elaborate(program, variant, params, parse_input(input) if isinstance(input, str) else input)
     except CompileError as error:
         raise ArchError([Diagnostic(code=error.code, message=error.message, file=program.file, span=error.span)]) from None
     errors = [d for d in diagnostics + found if d.severity == "error"]
     if errors:
         raise ArchError(_dedupe(errors))
+    graph.program, graph.params = program, values
     return graph
 
 

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
 from .evaluate import CompileError, Env, Ref, ShapeValue, evaluate, truth, type_name
-from .graph import Graph, Layer, Site, Tensor
+from .graph import Graph, Instance, Layer, Site, Tensor
+from .naming import body_names, python_name
 from .ops import CALLABLE, OPS, ShapeError, lookup
 from .program import Program
 
@@ -37,6 +38,7 @@ class Elaborator:
         self.unchecked = 0  # size cells skipped because the network is not as printed
         self.calls: list[tuple[str, str, ast.Span]] = []  # (block, file, call span) stack
         self.aux = False
+        self._names: dict[int, dict] = {}  # block body -> its statements' module names
         self.network_env = global_env(program, params)  # sections see the network's parameters
         self.globals = self.network_env.parent  # blocks see ops, blocks and constants only
 
@@ -55,7 +57,7 @@ class Elaborator:
         try:
             for section in self.program.sections:
                 env = self.network_env.child({})
-                x = self.stmts(section.body, x, env, Site(self.program.file, (section.name,)), section.where)
+                x = self.stmts(section.body, x, env, Site(self.program.file, (python_name(section.name),)), section.where)
                 if x is not None:
                     self.graph.outputs[section.name] = x.name  # a section's name is its output's name
                     self.graph.result = x.name
@@ -86,15 +88,15 @@ class Elaborator:
         if x is None:
             return None  # the shape is unknown after an error; later statements would only repeat it
         if kind == "call_stmt":
-            return self.call_stmt(stmt.call, x, env, site)
+            return self.call_stmt(stmt.call, x, env, site.take("call", stmt))
         if kind == "if":
             body = stmt.then if truth(evaluate(stmt.cond, env), stmt.cond.span) else stmt.other
             return self.stmts(body, x, env, site)
         if kind == "residual":
             return self.residual(stmt, x, env, site)
         if kind == "concat":
-            branches = site.module()
-            outs = [self.stmts(b.body, x, env, branches.module()) for b in stmt.branches]
+            outs = [self.stmts(b.body, x, env, site.take("branch", b).module(names=self.names(b.body)))
+                    for b in stmt.branches]
             if any(o is None for o in outs):
                 return None
             return self.add_layer("concat", None, [o.name for o in outs], site, stmt.span)
@@ -118,7 +120,7 @@ class Elaborator:
         skip = x
         short = stmt.shortcut
         if short is not None and (short.cond is None or truth(evaluate(short.cond, env), short.cond.span)):
-            skip = self.stmts(short.body, x, env, site.module())
+            skip = self.stmts(short.body, x, env, site.take("shortcut", stmt).module(names=self.names(short.body)))
             if skip is None:
                 return None
         options = {k.name: evaluate(k.value, env) for k in stmt.kwargs}
@@ -128,7 +130,7 @@ class Elaborator:
                                hint="its one option is stochastic_depth = p")
         p = options.get("stochastic_depth")
         if p:
-            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, site, stmt.span)
+            y = self.invoke(Ref("op", "stochastic_depth"), [p], {}, y, site.take("depth", stmt), stmt.span)
         return self.add_layer("add", None, [y.name, skip.name], site, stmt.span)
 
     def aux_head(self, stmt: ast.Aux, source: Tensor, env: Env, site: Site, x: Tensor | None) -> Tensor | None:
@@ -136,7 +138,7 @@ class Elaborator:
         if stmt.cond is None or truth(evaluate(stmt.cond, env), stmt.cond.span):
             was, self.aux = self.aux, True
             try:
-                head = self.call_stmt(stmt.call, source, env, site.top(stmt.name))
+                head = self.call_stmt(stmt.call, source, env, site.top(python_name(stmt.name)))
             finally:
                 self.aux = was
             if head is not None:
@@ -156,10 +158,14 @@ class Elaborator:
                                hint="sections, outputs and aux heads each need their own name")
         table[name] = layer
 
+    def names(self, body: list) -> dict:
+        return body_names(body, self._names)
+
     # ----------------------------------------------------------------- calls
     def call_stmt(self, call: ast.Call, x: Tensor, env: Env, site: Site) -> Tensor | None:
         callee = env.callable(call.func, call.span)
         if callee is None:
+            site.pending[0] = None
             return x  # a parameter set to none (`nl = -`): the layer is left out
         if not isinstance(callee, Ref):
             raise CompileError("E209", f"'{call.func}' is {type_name(callee)}, not an op or a block", call.span)
@@ -203,7 +209,11 @@ class Elaborator:
                     local.values[param.name] = evaluate(param.default, local)
                 else:
                     raise CompileError("E205", f"{name} needs a value for '{param.name}'", span)
-            return self.stmts(definition.body, x, local, site.module(file))
+            inner = site.module(file, self.names(definition.body))
+            values = {k: v for k, v in local.values.items() if k != "in"}
+            self.graph.instances[".".join(inner.scope)] = Instance(name, file, values, x.shape, span, site.row,
+                                                                    site.row_file, site.file)
+            return self.stmts(definition.body, x, local, inner)
         except CompileError as error:
             if error.span is span:
                 raise

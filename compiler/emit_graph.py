@@ -3,8 +3,8 @@ r"""`archc graph`: the checked graph as a picture, through DOT.
     >>> from archc.compiler.check import build_graph
     >>> from archc.compiler.program import library_dir
     >>> dot = to_dot(build_graph(library_dir() / "nin.arch"), title="nin")
-    >>> print(next(line for line in dot.splitlines() if line.strip().startswith('"features.0.0"')).strip())
-    "features.0.0" [label="conv\nout=96 k=11×11 s=4 pad=0\n96×54×54", tooltip="features.0.0", fillcolor="#dbe8f6"];
+    >>> print(next(line for line in dot.splitlines() if line.strip().startswith('"features.0.conv_0"')).strip())
+    "features.0.conv_0" [label="conv\nout=96 k=11×11 s=4 pad=0\n96×54×54", tooltip="features.0.conv_0", fillcolor="#dbe8f6"];
 
 The graph is first reduced to a `Picture` (nodes with their label lines,
 edges, the tree of block clusters); `to_dot` writes it for Graphviz and

@@ -8,7 +8,8 @@
 Every layer's module comes from its op spec (`Op.torch_module`), placed at the
 layer's dotted path, so parameters are registered in the order the network
 computes them and the state_dict keys read like torchvision's
-(`features.1.0.0.weight`). Shapes come from the graph; nothing is inferred here.
+(`features.1.conv2d_1.conv.weight`: row 1's block, its second
+`conv2d` statement, the conv in it; see compiler/naming.py). Shapes come from the graph; nothing is inferred here.
 `forward` runs the graph's layers in build order; the joins (residual add,
 concat, gate multiply) are the only computation written here.
 """

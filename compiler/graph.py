@@ -59,10 +59,11 @@ class Site:
     """Where the statement being elaborated stands: its file, the module it adds
     layers to (`scope`, a dotted path), and the table row it came from.
 
-    Layers and nested modules get consecutive indices in their module, as in a
-    torch Sequential: `features.1.0` is the first layer of the block on row 1.
-    `if`, residual bodies and gates add no level; a block call, a shortcut, a
-    concat and each of its branches do.
+    In a network section, layers and modules get consecutive indices, as in a
+    torch Sequential (`features.1` is the block on row 1); inside a block they
+    are named after their statements (`features.1.conv2d_1`, compiler/naming.py).
+    `if`, residual bodies and gates add no level; a block call, a shortcut and
+    each concat branch do.
     """
 
     file: str
@@ -71,23 +72,47 @@ class Site:
     row_file: str = ""
     counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
     named: str | None = None  # the one name the next module takes (an aux head: `aux1`, as torchvision)
+    names: dict | None = None  # inside a block: its statements' names (compiler/naming.py)
+    pending: list = field(default_factory=lambda: [None])  # the name the statement being run gives its module
 
     def next_name(self) -> tuple[str, ...]:
         if self.named is not None:
             return self.scope + (self.named,)
+        if self.pending[0] is not None:
+            name, self.pending[0] = self.pending[0], None
+            return self.scope + (name,)
         self.counter[0] += 1
         return self.scope + (str(self.counter[0] - 1),)
 
-    def module(self, file: str | None = None) -> "Site":
-        """A nested module at the next index here."""
-        return Site(file or self.file, self.next_name(), self.row, self.row_file, [0])
+    def take(self, role: str, node) -> "Site":
+        """Name the next module after `node`'s entry in this block's names (positional outside blocks)."""
+        self.pending[0] = self.names.get((role, id(node))) if self.names is not None else None
+        return self
+
+    def module(self, file: str | None = None, names: dict | None = None) -> "Site":
+        """A nested module at the next name here; `names` when it is a block body."""
+        return Site(file or self.file, self.next_name(), self.row, self.row_file, [0], names=names)
 
     def top(self, name: str) -> "Site":
         """Where a module named `name` sits at the top of the network."""
         return Site(self.file, (), self.row, self.row_file, [0], named=name)
 
     def at_row(self, row: Span, row_file: str) -> "Site":
-        return Site(self.file, self.scope, row, row_file, self.counter)
+        return Site(self.file, self.scope, row, row_file, self.counter, names=self.names, pending=self.pending)
+
+
+@dataclass
+class Instance:
+    """A block called at one place: the values of its parameters and its input shape."""
+
+    block: str
+    file: str
+    values: dict[str, Any]
+    in_shape: Shape
+    span: Span = NO_SPAN
+    row: Span | None = None
+    row_file: str = ""
+    call_file: str = ""  # the file of the call (`file` is the block's)
 
 
 @dataclass
@@ -98,6 +123,9 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> layer name
     aux: dict[str, str] = field(default_factory=dict)  # aux head name -> its last layer
     placeholders: dict[str, Shape] = field(default_factory=dict)  # after an error, a row's stated input
+    instances: dict[str, Instance] = field(default_factory=dict)  # module path -> the block call that made it
+    program: Any = None  # the loaded program (its blocks' statements), for the source emitter
+    params: dict[str, Any] = field(default_factory=dict)  # the network's parameter values
     result: str = "input"  # the layer whose output the network returns: the last section's
 
     def add(self, layer: Layer) -> None:

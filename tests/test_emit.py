@@ -49,7 +49,7 @@ def test_ported_torchvision_weights_give_the_same_logits(name):
 
 def test_port_names_the_first_tensor_that_does_not_fit():
     model = archc.build(ZOO / "mobilenet_v3_small.arch", num_classes=42)
-    with pytest.raises(ValueError, match=r"classifier\.2\.0\.weight \(42, 1024\).*classifier\.3\.weight \(1000, 1024\)"):
+    with pytest.raises(ValueError, match=r"classifier\.2\.linear\.weight \(42, 1024\).*classifier\.3\.weight \(1000, 1024\)"):
         archc.port(model, torchvision.models.mobilenet_v3_small())
 
 
@@ -156,7 +156,7 @@ def test_port_and_export_commands(tmp_path):
     assert again.returncode == 0, again.stderr
     wrong = run_archc("port", "architectures/mobilenet_v3_small.arch", "--set", "num_classes=42", "--from",
                       "torchvision:mobilenet_v3_small", "-o", str(tmp_path / "c.pt"), timeout=300)
-    assert wrong.returncode == 1 and "classifier.2.0.weight (42, 1024)" in wrong.stderr
+    assert wrong.returncode == 1 and "classifier.2.linear.weight (42, 1024)" in wrong.stderr
     assert run_archc("port", "architectures/nin.arch", "--from", "nowhere.pt", "-o", "x.pt").returncode == 2
     pytest.importorskip("onnxscript")
     exported = run_archc("export", "architectures/nin.arch", "--onnx", str(tmp_path / "nin.onnx"), timeout=300)

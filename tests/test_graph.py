@@ -102,10 +102,10 @@ def test_every_layer_and_block_instance_is_in_the_svg(tmp_path, file, renderer):
 
 def test_labels_show_the_key_attributes_and_the_output_shape():
     nodes = picture(build_graph(ZOO / "mobilenet_v3_small.arch")).nodes
-    assert nodes["features.1.0.0"].lines == ["conv", "out=16 k=3×3 s=2 g=16", "16×56×56"]  # Table 2 row 2, depthwise
-    assert nodes["features.0.1"].lines == ["batchnorm", "16×112×112"]
-    assert nodes["classifier.1.2"].lines == ["dropout", "p=0.2", "1024"]
-    assert nodes["features.1.1.multiply~11"].kind == "join" and nodes["features.1.1.multiply~11"].lines == ["×"]
+    assert nodes["features.1.conv2d_1.conv"].lines == ["conv", "out=16 k=3×3 s=2 g=16", "16×56×56"]  # Table 2 row 2, depthwise
+    assert nodes["features.0.batchnorm"].lines == ["batchnorm", "16×112×112"]
+    assert nodes["classifier.1.dropout"].lines == ["dropout", "p=0.2", "1024"]
+    assert nodes["features.1.squeeze_excite.multiply~11"].kind == "join" and nodes["features.1.squeeze_excite.multiply~11"].lines == ["×"]
     assert nodes["features.3.add~30"].lines == ["+"]
     assert nodes["@output"].lines == ["output", "1000"]
 
@@ -122,8 +122,8 @@ def test_clusters_nest_by_module_path():
 
     walk(top, "")
     assert set(seen) == expected_clusters(graph)
-    assert seen["features.1.1"] == "features.1" and seen["features.1"] == "features" and seen["features"] == ""
-    assert "features.1.1.multiply~11" in next(c for c in _all(top) if c.path == "features.1.1").nodes
+    assert seen["features.1.squeeze_excite"] == "features.1" and seen["features.1"] == "features" and seen["features"] == ""
+    assert "features.1.squeeze_excite.multiply~11" in next(c for c in _all(top) if c.path == "features.1.squeeze_excite").nodes
 
 
 def _all(cluster):
@@ -214,7 +214,7 @@ def test_dot_text_is_what_was_meant(tmp_path):
     layer_edges = {(s, layer.name) for layer in graph.layers() for s in layer.inputs}
     assert set(edges) == layer_edges | {(graph.result, "@output")}
     assert sorted(clusters) == sorted(expected_clusters(graph))
-    assert nodes["features.1.0.0"]["label"] == "conv\nout=16 k=3×3 s=2 g=16\n16×56×56"
+    assert nodes["features.1.conv2d_1.conv"]["label"] == "conv\nout=16 k=3×3 s=2 g=16\n16×56×56"
     assert nodes["features.3.add~30"]["shape"] == "circle"
 
 
@@ -343,8 +343,8 @@ features:
     graph = build_graph(odd)
     out = draw(graph, tmp_path, renderer, title=odd.name)
     nodes, texts = read_svg(out)
-    assert odd.name in texts and {"features.0.0", "features.0.2"} <= set(nodes)
-    assert read_dot(to_dot(graph, odd.name))[0].keys() >= {"features.0.0"}
+    assert odd.name in texts and {"features.0.conv_0", "features.0.conv_1"} <= set(nodes)
+    assert read_dot(to_dot(graph, odd.name))[0].keys() >= {"features.0.conv_0"}
 
 
 def test_outputs_this_machine_cannot_write_are_usage_errors(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Attrs, Op
+from .base import Attrs, Op, call_source
 
 
 class LeakyAttrs(Attrs):
@@ -16,6 +16,9 @@ class Activation(Op):
         from torch import nn
 
         return getattr(nn, self.torch_name)(**a.model_dump())
+
+    def source(self, args, c, rank, helpers):
+        return call_source(f"nn.{self.torch_name}", [], args, {name: name for name in self.Attrs.model_fields})
 
 
 def _activation(op_name: str, torch_name: str, attrs: type[Attrs] = Attrs) -> type[Op]:

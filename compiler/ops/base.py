@@ -46,8 +46,6 @@ class Op:
     doc: ClassVar[str] = ""
     callable_: ClassVar[bool] = True  # False for add/concat/multiply, made by statements
     is_conv: ClassVar[bool] = False
-    # The source template, filled by the emission stage.
-    template: ClassVar[str | None] = None
 
     def infer(self, a, inputs: list[Shape]) -> Shape:
         return inputs[0]
@@ -63,6 +61,17 @@ class Op:
         """The torch.nn module computing this op, its parameters registered in the
         order of `param_shapes`. Imports torch, so only emission calls it."""
         raise NotImplementedError(f"{self.name} is computed by the emitted forward, not by a module")
+
+    def source(self, args: dict[str, str], c: str, rank: int, helpers: set[str]) -> str:
+        """The Python constructor of this op's module for the source emitter, from the
+        source of each attribute the call gives (`args`) and of the input channels (`c`).
+        `rank` is 3 for feature maps, 1 for vectors; `helpers` collects the emitted
+        file's helper functions it uses."""
+        raise NotImplementedError(f"{self.name} is computed by the emitted forward, not by a module")
+
+    def out_channels(self, args: dict[str, str], c: str) -> str:
+        """The source of the output channels (or features), given the input's."""
+        return c
 
     def macs(self, a, inputs: list[Shape], out: Shape) -> int:
         params = sum(prod(s) for s in self.param_shapes(a, inputs).values())
@@ -87,6 +96,13 @@ def check_dims(shape: Shape) -> Shape:
             raise ShapeError(f"the output would be {fmt_shape(shape)}: a size above the limit of {MAX_DIM:,}",
                              code="E400", hint="no real network comes near it: is a digit too many?")
     return shape
+
+
+def call_source(ctor: str, positional: list[str], args: dict[str, str], keywords: dict[str, str]) -> str:
+    """`ctor(positional..., torch_name=source...)` for each attribute the call gives:
+    `keywords` maps the op's attribute names to the torch argument names."""
+    parts = positional + [f"{torch}={args[name]}" for name, torch in keywords.items() if name in args]
+    return f"{ctor}({', '.join(parts)})"
 
 
 def pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:

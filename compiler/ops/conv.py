@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from ast import literal_eval
 from typing import Literal
 
 from pydantic import Field
 
-from .base import Attrs, Op, ShapeError, check_dims, need_map, pair
+from .base import Attrs, Op, ShapeError, call_source, check_dims, need_map, pair
 
 IntPair = int | tuple[int, int]
+
+
+def conv_padding(k, padding=None, dilation=1):
+    """conv's padding for torch.nn.Conv2d: none pads (k - 1) // 2 * dilation on each
+    side (torchvision's ConvNormActivation); 'valid' is none at all."""
+    if padding == "same":
+        return "same"
+    if padding == "valid":
+        return 0
+    if padding is not None:
+        return padding
+    kh, kw = k if isinstance(k, (tuple, list)) else (k, k)
+    dh, dw = dilation if isinstance(dilation, (tuple, list)) else (dilation, dilation)
+    return ((kh - 1) // 2 * dh, (kw - 1) // 2 * dw)
 
 
 class ConvAttrs(Attrs):
@@ -55,8 +70,25 @@ class Conv(Op):
     def torch_module(self, a: ConvAttrs, inputs):
         from torch import nn
 
-        padding = "same" if a.padding == "same" else self.padding(a)
+        padding = conv_padding(a.k, a.padding, a.dilation)
         return nn.Conv2d(inputs[0][0], a.out, pair(a.k), pair(a.stride), padding, pair(a.dilation), a.groups, a.bias)
+
+    def source(self, args, c, rank, helpers):
+        padding = args.get("padding")
+        k, d = args["k"], args.get("dilation", "1")
+        try:  # numbers written in the call: the padding is a number too
+            value = conv_padding(literal_eval(k), None if padding is None else literal_eval(padding), literal_eval(d))
+            padding = repr(value[0] if isinstance(value, tuple) and value[0] == value[1] else value)
+        except (ValueError, SyntaxError):
+            helpers.add("conv_padding")
+            padding = f"conv_padding({k}, {padding or 'None'}, {d})"
+        args = {**args, "padding": padding} if padding != "0" else {k: v for k, v in args.items() if k != "padding"}
+        return call_source("nn.Conv2d", [c, args["out"], k], args,
+                           {"stride": "stride", "padding": "padding", "dilation": "dilation", "groups": "groups",
+                            "bias": "bias"})
+
+    def out_channels(self, args, c):
+        return args["out"]
 
     def param_shapes(self, a: ConvAttrs, inputs):
         kh, kw = pair(a.k)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Attrs, Op, ShapeError, check_dims
+from .base import Attrs, Op, ShapeError, call_source, check_dims
 
 
 class LinearAttrs(Attrs):
@@ -27,6 +27,12 @@ class Linear(Op):
         from torch import nn
 
         return nn.Linear(inputs[0][0], a.out, a.bias)
+
+    def source(self, args, c, rank, helpers):
+        return call_source("nn.Linear", [c, args["out"]], args, {"bias": "bias"})
+
+    def out_channels(self, args, c):
+        return args["out"]
 
     def param_shapes(self, a: LinearAttrs, inputs):
         shapes = {"weight": (a.out, inputs[0][0])}

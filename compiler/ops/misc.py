@@ -24,6 +24,9 @@ class Dropout(Op):
 
         return nn.Dropout(a.p)
 
+    def source(self, args, c, rank, helpers):
+        return f"nn.Dropout({args.get('p', '')})"
+
 
 class StochasticDepthAttrs(Attrs):
     p: float = Field(ge=0, le=1)
@@ -40,6 +43,10 @@ class StochasticDepth(Op):
 
         return TorchStochasticDepth(a.p, a.mode)
 
+    def source(self, args, c, rank, helpers):
+        helpers.add("StochasticDepth")  # written into the emitted file: it imports only torch
+        return f"StochasticDepth({args['p']}, {args.get('mode', repr('row'))})"
+
 
 class Identity(Op):
     name = "identity"
@@ -49,6 +56,9 @@ class Identity(Op):
         from torch import nn
 
         return nn.Identity()
+
+    def source(self, args, c, rank, helpers):
+        return "nn.Identity()"
 
 
 class Flatten(Op):
@@ -62,3 +72,6 @@ class Flatten(Op):
         from torch import nn
 
         return nn.Flatten()
+
+    def source(self, args, c, rank, helpers):
+        return "nn.Flatten()"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Attrs, Op
+from .base import Attrs, Op, call_source
 
 
 class BatchNormAttrs(Attrs):
@@ -22,6 +22,10 @@ class BatchNorm(Op):
 
         cls = nn.BatchNorm2d if len(inputs[0]) == 3 else nn.BatchNorm1d
         return cls(inputs[0][0], eps=a.eps, momentum=a.momentum)
+
+    def source(self, args, c, rank, helpers):
+        return call_source("nn.BatchNorm2d" if rank == 3 else "nn.BatchNorm1d", [c], args,
+                           {"eps": "eps", "momentum": "momentum"})
 
     def param_shapes(self, a, inputs):
         c = inputs[0][0]
@@ -48,3 +52,6 @@ class Lrn(Op):
         from torch import nn
 
         return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)
+
+    def source(self, args, c, rank, helpers):
+        return call_source("nn.LocalResponseNorm", [args["size"]], args, {"alpha": "alpha", "beta": "beta", "k": "k"})

@@ -6,7 +6,7 @@ from math import ceil
 
 from pydantic import Field
 
-from .base import Attrs, Op, ShapeError, check_dims, need_map, pair
+from .base import Attrs, Op, ShapeError, call_source, check_dims, need_map, pair
 
 IntPair = int | tuple[int, int]
 
@@ -47,6 +47,10 @@ class _Pool(Op):
         cls = nn.MaxPool2d if self.name == "maxpool" else nn.AvgPool2d
         return cls(pair(a.k), pair(a.stride if a.stride is not None else a.k), pair(a.padding), ceil_mode=a.ceil)
 
+    def source(self, args, c, rank, helpers):
+        ctor = "nn.MaxPool2d" if self.name == "maxpool" else "nn.AvgPool2d"
+        return call_source(ctor, [args["k"]], args, {"stride": "stride", "padding": "padding", "ceil": "ceil_mode"})
+
 
 class MaxPool(_Pool):
     name = "maxpool"
@@ -75,6 +79,10 @@ class _Adaptive(Op):
         cls = nn.AdaptiveAvgPool2d if self.name == "adaptive_avgpool" else nn.AdaptiveMaxPool2d
         return cls(pair(a.size))
 
+    def source(self, args, c, rank, helpers):
+        ctor = "nn.AdaptiveAvgPool2d" if self.name == "adaptive_avgpool" else "nn.AdaptiveMaxPool2d"
+        return f"{ctor}({args.get('size', '1')})"
+
 
 class AdaptiveAvgPool(_Adaptive):
     name = "adaptive_avgpool"
@@ -98,3 +106,6 @@ class GlobalAvgPool(Op):
         from torch import nn
 
         return nn.AdaptiveAvgPool2d(1)
+
+    def source(self, args, c, rank, helpers):
+        return "nn.AdaptiveAvgPool2d(1)"

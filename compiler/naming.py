@@ -1,0 +1,93 @@
+"""The names of the modules inside a block, fixed by its source text.
+
+Inside a block, a layer or nested block is named after what the statement
+calls (`conv`, `conv2d`, `nl`); a name that occurs more than once in the same
+module gets its occurrence as a suffix, counted in source order over every
+branch of every `if` (`conv2d_0`, `conv2d_1`, `conv2d_2` in bneck). So a
+layer's name does not depend on which conditions hold, and the emitted source
+can say `self.conv2d_1` in both `__init__` and `forward`. Residual and gate
+bodies add no level; a shortcut (`shortcut`) and each concat branch
+(`branch_0`, `branch_1`, …) are modules of their own, named here too.
+
+Network sections keep positional names (`features.3`), as a torch Sequential.
+
+Names that would shadow an attribute of torch.nn.Module (`eval`, `to`,
+`training`), a Python keyword or a name the emitted code uses get a trailing
+underscore, so the same names work as Python attributes.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+
+from ..dsl import ast
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Attributes of torch.nn.Module (torch 2.x; tests/test_emit_source.py checks this
+# covers dir(nn.Module)), and the names the emitted code itself uses.
+MODULE_ATTRIBUTES = frozenset(["T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "smart_apply", "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad"])
+EMITTED = frozenset({"out_channels", "self", "torch", "nn", "math", "x", "c", "identity", "gate", "in_c", "in_h",
+                     "in_w", "build"})
+
+
+def python_name(name: str) -> str:
+    """`name` as a safe Python attribute or variable name."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in MODULE_ATTRIBUTES or name in EMITTED \
+            or name.startswith("_"):
+        return name + "_"
+    return name
+
+
+def scope_names(body: list) -> dict[tuple[str, int], str]:
+    """The module names a block body gives, keyed by (role, id(node)).
+
+    Roles: "call" (a call statement), "depth" (a residual's stochastic depth),
+    "shortcut" (a residual's shortcut), "branch" (a concat branch).
+    """
+    entries: list[tuple[tuple[str, int], str]] = []
+    _collect(body, entries)
+    totals = Counter(base for _key, base in entries)
+    seen: Counter = Counter()
+    names = {}
+    for key, base in entries:
+        if totals[base] > 1:
+            names[key] = python_name(f"{base}_{seen[base]}")
+            seen[base] += 1
+        else:
+            names[key] = python_name(base)
+    return names
+
+
+def _collect(body: list, entries: list) -> None:
+    for stmt in body:
+        kind = getattr(stmt, "kind", None)
+        if kind == "call_stmt":
+            entries.append((("call", id(stmt)), stmt.call.func))
+        elif kind == "if":
+            _collect(stmt.then, entries)
+            _collect(stmt.other, entries)
+        elif kind == "residual":
+            _collect(stmt.body, entries)
+            if any(k.name == "stochastic_depth" for k in stmt.kwargs):
+                entries.append((("depth", id(stmt)), "stochastic_depth"))
+            if stmt.shortcut is not None:
+                entries.append((("shortcut", id(stmt)), "shortcut"))
+        elif kind == "multiply":
+            _collect(stmt.body, entries)
+        elif kind == "concat":
+            for branch in stmt.branches:
+                entries.append((("branch", id(branch)), "branch"))
+
+
+def body_names(body: list, cache: dict[int, dict]) -> dict[tuple[str, int], str]:
+    """`scope_names`, computed once per body (the AST lives as long as the program)."""
+    key = id(body)
+    if key not in cache:
+        cache[key] = scope_names(body)
+    return cache[key]
+
+
+__all__ = ["IDENTIFIER", "ast", "body_names", "python_name", "scope_names"]

@@ -1,0 +1,199 @@
+"""The source emitter: for every zoo network the generated file is the in-memory
+module (same state_dict keys in order, same outputs for the same weights), it
+passes py_compile and ruff, runs with torch alone, compiles without graph
+breaks, and no name or text from a .arch file can put code into it."""
+
+import ast as pyast
+import py_compile
+import shutil
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+from archc.compiler.check import build_graph
+from archc.compiler.naming import MODULE_ATTRIBUTES
+from archc.dsl.diagnostics import ArchError
+from conftest import ROOT, ZOO, run_archc
+from oracles import randomise
+from torch import nn
+
+import archc
+
+CASES = [(f.name, None) for f in sorted(ZOO.glob("*.arch"))] + [
+    ("resnet.arch", "resnet50"), ("efficientnet.arch", "b1"), ("googlenet.arch", None)]
+
+
+def load(text: str, name: str = "generated"):
+    module = types.ModuleType(name)
+    exec(compile(text, f"{name}.py", "exec"), module.__dict__)  # noqa: S102 - archc's own output, under test
+    return module
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=[f"{n}:{v}" for n, v in CASES])
+def test_generated_source_is_the_in_memory_module(name, variant):
+    path = ZOO / name
+    memory = randomise(archc.build(path, variant=variant), seed=1).eval()
+    generated = load(archc.source(path, variant=variant)).build().eval()
+    ours, theirs = memory.state_dict(), generated.state_dict()
+    assert list(ours) == list(theirs)  # the same keys, registered in the same order
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+    generated.load_state_dict(ours)
+    x = torch.randn(2, *build_graph(path, variant=variant).input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(memory(x), generated(x))
+        if build_graph(path, variant=variant).aux:  # training mode: (logits, *aux) from both
+            memory.train(), generated.train()
+            torch.manual_seed(0)
+            a = memory(x)
+            torch.manual_seed(0)
+            b = generated(x)
+            assert isinstance(a, tuple) and [t.shape for t in a] == [t.shape for t in b]
+
+
+def test_generated_file_compiles_and_passes_ruff(tmp_path):
+    ruff = shutil.which("ruff") or pytest.skip("ruff is not installed")
+    for name in ("mobilenet_v3_small.arch", "inception_v3.arch", "efficientnet.arch"):
+        out = tmp_path / name.replace(".arch", ".py")
+        result = run_archc("build", str(ZOO / name), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        py_compile.compile(str(out), doraise=True)
+        lint = subprocess.run([ruff, "check", "--isolated", "--no-cache", str(out)], capture_output=True, text=True,
+                              check=False)
+        assert lint.returncode == 0, lint.stdout
+
+
+def test_the_generated_file_needs_only_torch(tmp_path):
+    """Run mobilenet_v3_small's file where importing archc (or torchvision) fails."""
+    out = tmp_path / "mbv3.py"
+    out.write_text(archc.source(ZOO / "mobilenet_v3_small.arch"), encoding="utf-8")
+    script = f"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("archc", "torchvision", "lark", "pydantic", "jinja2"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(tmp_path)!r})
+import torch, mbv3
+model = mbv3.build().eval()
+print(tuple(model(torch.zeros(1, 3, 224, 224)).shape), sum(p.numel() for p in model.parameters()))
+"""
+    result = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(1,", "1000)", "2542856"]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")
+@pytest.mark.parametrize("name", ["mobilenet_v3_small.arch", "googlenet.arch"])
+def test_generated_module_compiles_without_graph_breaks(name):
+    model = load(archc.source(ZOO / name)).build().eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x)
+        torch._dynamo.reset()
+        assert torch.allclose(torch.compile(model, fullgraph=True, backend="eager")(x), expected)
+        assert torch.allclose(torch.jit.trace(model, x)(x), expected)
+
+
+def test_the_module_attribute_list_covers_torch():
+    public = {n for n in dir(nn.Module) if not n.startswith("_")}
+    assert public <= MODULE_ATTRIBUTES, sorted(public - MODULE_ATTRIBUTES)
+
+
+HOSTILE = '''\
+# a comment with """ quotes and a \x0c form feed
+block exec(import, eval = 2, training = 1):
+    conv(import, 3, padding = "same")
+    relu()
+    if eval > 1:
+        batchnorm()
+
+block forward(__class__ = 4):
+    exec(__class__)
+
+network os(n = 8)
+input 3 x 8 x 8
+
+print:
+    | operator   | import |
+    | exec       | n      |  # '); import os; os.system('echo pwned') #\r"""
+    | forward    | -      |  # \u2028 print("pwned")
+to:
+    global_avgpool()
+    flatten()
+    linear(2)
+'''
+
+
+def test_hostile_names_cannot_inject_code(tmp_path):
+    path = tmp_path / 'x"""\nimport os.arch'
+    path.write_text(HOSTILE, encoding="utf-8")
+    text = archc.source(path)
+    tree = pyast.parse(text)
+    imports = {alias.name for node in pyast.walk(tree) if isinstance(node, (pyast.Import, pyast.ImportFrom))
+               for alias in node.names}
+    assert imports == {"nn"}  # `from torch import nn`, and nothing else
+    called = {node.func.id for node in pyast.walk(tree) if isinstance(node, pyast.Call)
+              and isinstance(node.func, pyast.Name)}
+    defined = {node.name for node in pyast.walk(tree) if isinstance(node, (pyast.ClassDef, pyast.FunctionDef))}
+    assert called <= defined | {"super", "bool"}, called - defined
+    assert "pwned" not in "".join(line.split("#")[0] for line in text.splitlines())  # only ever in comments
+    memory = randomise(archc.build(path)).eval()
+    generated = load(text).build().eval()
+    assert list(memory.state_dict()) == list(generated.state_dict())
+    assert {"print.0.conv.weight", "print.0.batchnorm.weight", "print.1.exec.conv.weight"} <= set(generated.state_dict())
+    generated.load_state_dict(memory.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(memory(x), generated(x))
+
+
+def test_what_cannot_be_written_is_an_error_at_its_line(tmp_path):
+    path = tmp_path / "flat.arch"
+    path.write_text("""\
+block head(n):
+    flatten()
+    linear(n)
+
+network flat(n = 4)
+input 3 x 8 x 8
+
+features:
+    head(n)
+    conv(3, 1)
+""", encoding="utf-8")
+    path.write_text(path.read_text().replace("    conv(3, 1)\n", ""), encoding="utf-8")
+    archc.source(path)  # one use: the flattened width is a number
+    path.write_text("""\
+block head(n):
+    flatten()
+    linear(n)
+
+network flat(n = 4)
+input 3 x 8 x 8
+
+a:
+    output first
+    aux one = head(n)
+b:
+    maxpool(2)
+    head(n)
+""", encoding="utf-8")
+    with pytest.raises(ArchError) as caught:
+        archc.source(path)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "E500" and diagnostic.span.line == 2 and "flatten" in diagnostic.message
+    result = run_archc("build", str(path))
+    assert result.returncode == 1 and "flat.arch:2:5: error[E500]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_build_prints_or_writes_and_refuses_bad_usage(tmp_path):
+    printed = run_archc("build", "architectures/nin.arch")
+    assert printed.returncode == 0 and printed.stdout == archc.source(ZOO / "nin.arch")
+    assert run_archc("build", "architectures/nope.arch").returncode == 2
+    assert run_archc("build", "architectures/nin.arch", "-o", str(tmp_path / "no" / "dir" / "x.py")).returncode == 2
+    assert ROOT.exists()
