@@ -9,6 +9,7 @@
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
                   [--convention torchinfo|thop|fvcore]
     archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
+    archc train FILE [--data DIR] [--epochs N] [--kfold K] [--out DIR] [--resume] ...   (archc/cli_train.py)
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     from . import cli_tools  # data, eval, predict, cam
 
     cli_tools.add_commands(sub)
+
+    from . import cli_train  # imports no torch until it runs
+
+    cli_train.add_arguments(sub.add_parser("train", help="train the network on the digits or an image folder"))
     return parser
 
 
@@ -128,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fmt(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "train":
+            from . import cli_train
+
+            return cli_train.train(args)
         if args.command in ("data", "eval", "predict", "cam"):
             from . import cli_tools
 

@@ -70,7 +70,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"no such checkpoint: {path}") from None
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as error:
+        # torch.load of a foreign file fails in many ways (its legacy-format reader raises KeyError on text)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint: {first}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -1,0 +1,114 @@
+"""`archc train`: its flags, and the exit statuses of what can go wrong.
+
+    archc train FILE [--variant V] [--set NAME=VALUE]... [--data DIR] [--input CxHxW] [--epochs N] [--batch N]
+                [--lr LR] [--optimizer sgd|adam|adamw|rmsprop] [--momentum M] [--nesterov/--no-nesterov]
+                [--weight-decay WD] [--schedule cosine|step|plateau|onecycle|none] [--warmup EPOCHS]
+                [--label-smoothing E] [--aux-weight W] [--clip-grad NORM] [--kfold K] [--seed S] [--out DIR]
+                [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--no-compile] [--amp/--no-amp]
+                [--workers N] [--val FRACTION]
+
+Exit status: 0 trained; 1 the network, the data or the run failed (a
+message says which); 2 a usage error (a bad flag, config file or value).
+Kept apart from cli.py so that `archc check` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cli import EXIT_ERRORS, EXIT_OK, Usage, _overrides
+
+
+def add_arguments(train: argparse.ArgumentParser) -> None:
+    """The flags of `archc train`. Every default is None: unset flags leave the config file's value or the default."""
+    train.add_argument("file")
+    train.add_argument("--variant", help="a named variant of the network (e.g. resnet18)")
+    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a network parameter")
+    train.add_argument("--data", metavar="DIR", help="an ImageFolder tree (DIR/train + DIR/val, or a folder per "
+                                                     "class); default: the embedded handwritten digits")
+    train.add_argument("--input", metavar="CxHxW", help="input size (default: digits 1x32x32, a folder: the file's)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch", type=int, help="global batch size, over all processes")
+    train.add_argument("--lr", type=float, help="peak learning rate")
+    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--schedule", choices=["cosine", "step", "plateau", "onecycle", "none"])
+    train.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warmup, in epochs")
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--aux-weight", type=float, help="weight of auxiliary heads' losses (GoogLeNet: 0.3)")
+    train.add_argument("--clip-grad", type=float, metavar="NORM", help="clip the global gradient norm")
+    train.add_argument("--color-jitter", type=float, help="brightness/contrast/saturation jitter, e.g. 0.2")
+    train.add_argument("--min-crop-scale", type=float, help="smallest random-crop area fraction")
+    train.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="horizontal flips")
+    train.add_argument("--kfold", type=int, metavar="K", help="K-fold cross-validation over all the data")
+    train.add_argument("--val", type=float, metavar="FRACTION", help="validation fraction (default 0.2)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--out", metavar="DIR", help="the run folder (default runs/<network>-<time>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    train.add_argument("--config", metavar="FILE.toml", help="options as TOML (flags override it)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile (default: on with CUDA)")
+    train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                       help="bf16 autocast (default: on with CUDA where supported)")
+    train.add_argument("--workers", type=int, help="DataLoader worker processes")
+    train.add_argument("--cache", choices=["auto", "memory", "off"],
+                       help="decode a folder once into device memory (auto: on a GPU, when it fits)")
+
+
+FLAGS = ["data", "input", "variant", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
+         "schedule", "warmup", "label_smoothing", "aux_weight", "clip_grad", "color_jitter", "min_crop_scale", "flip",
+         "kfold", "val", "seed", "out", "device", "compile", "amp", "workers", "cache"]
+
+
+def train(args) -> int:
+    from .runtime.checkpoint import CheckpointError
+    from .runtime.config import ConfigError, load_config, merge
+    from .runtime.data import DataError
+    from .runtime.run import NetworkError
+    from .runtime.run import train as run_training
+    from .runtime.trainer import TrainingStopped
+
+    try:
+        flags = {name: getattr(args, name) for name in FLAGS}
+        flags["set"] = _overrides(args.set)
+    except ValueError as error:
+        raise Usage(str(error)) from None
+    try:
+        base = _resumed_config(args) if args.resume else {}
+        if args.config:
+            base.update(load_config(args.config))
+        cfg = merge(base, flags)
+        if args.resume and not cfg.out:
+            raise ConfigError("--resume continues the run in --out DIR: give the run's folder")
+        run_training(args.file, cfg, resume=args.resume)
+    except ConfigError as error:
+        raise Usage(str(error)) from None
+    except NetworkError as error:
+        print(error, file=sys.stderr)
+        return EXIT_ERRORS
+    except (DataError, TrainingStopped, CheckpointError) as error:
+        print(f"archc: error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
+def _resumed_config(args) -> dict:
+    """The settings the run in --out started with (its config.json), so `--out DIR --resume` is enough."""
+    from .runtime.config import TrainConfig
+
+    if not args.out:
+        return {}
+    saved = Path(args.out) / "config.json"
+    if not saved.is_file():
+        return {}
+    try:
+        values = json.loads(saved.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {k: v for k, v in values.items() if k in TrainConfig.model_fields and v is not None}

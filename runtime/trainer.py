@@ -1,0 +1,346 @@
+"""The training loop of one split: epochs, checkpoints, resume, and the faults that stop a run.
+
+`fit(plan, source, train, val, folder)` trains `plan`'s network on the
+positions `train`, validates on `val` after every epoch, and leaves in `folder`:
+last.pt (every epoch, with the RNG states, for --resume), best.pt (the best
+validation accuracy so far), metrics.csv, TensorBoard events, curves.png,
+confusion.png (best.pt on the validation set) and summary.json.
+
+A non-finite loss or CUDA running out of memory raises `TrainingStopped` with
+the message for the user; last.pt then holds the last good epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .distributed import Dist, all_sum, barrier
+from .outputs import Events, plot_confusion, plot_curves, write_json, write_metrics_csv
+from .schedule import Schedule, decay_and_no_decay, make_optimizer
+
+NAN_CHECK_STEPS = 50  # on a GPU, look at the running loss every this many steps (each look waits for the GPU)
+
+
+class TrainingStopped(Exception):
+    """The run cannot go on (a non-finite loss, out of memory); the message says why and what to try."""
+
+
+@dataclass
+class Plan:
+    """Everything about a run that does not depend on the split."""
+
+    cfg: TrainConfig
+    arch_file: Path
+    network: str  # the file's stem
+    title: str  # the network as the user named it (variant or stem)
+    params: dict[str, Any]  # parameters set on the network (num_classes and --set)
+    input: tuple[int, int, int]
+    classes: list[str]
+    normalize: dict
+    eval_resize: int
+    arch_main: str
+    arch_sources: dict[str, str]
+    device: torch.device
+    dist: Dist = field(default_factory=Dist)
+    amp: bool = False
+    compile: bool = False
+    log: Any = print
+
+    def payload(self) -> dict:
+        """The checkpoint fields that describe the network and its data (runtime/checkpoint.py)."""
+        return {"network": self.network, "arch_file": self.arch_main, "arch_sources": self.arch_sources,
+                "variant": self.cfg.variant, "params": dict(self.params), "input": list(self.input),
+                "classes": list(self.classes), "normalize": self.normalize, "eval_resize": self.eval_resize,
+                "config": self.cfg.model_dump()}
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    import numpy as np
+
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached]}
+
+
+def set_rng_state(state: dict) -> None:
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype("uint32"), position, has_gauss, cached))
+
+
+def build_model(plan: Plan) -> torch.nn.Module:
+    import archc
+
+    model = archc.build(plan.arch_file, variant=plan.cfg.variant, input=plan.input, **plan.params)
+    model = model.to(plan.device)
+    if plan.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resume: bool = False) -> dict:
+    """Train on `train`, validate on `val`; returns this split's summary (also written to folder/summary.json)."""
+    cfg, dist = plan.cfg, plan.dist
+    folder.mkdir(parents=True, exist_ok=True)
+    train_positions, val_positions = torch.tensor(train), torch.tensor(val)
+    batch = min(cfg.batch, len(train)) // dist.world * dist.world
+    if batch < max(2, dist.world):
+        raise TrainingStopped(f"the training split has {len(train)} images: too few for a batch of "
+                              f"{cfg.batch} over {dist.world} process{'es' if dist.world > 1 else ''}")
+    steps = len(train) // batch
+    seed_everything(cfg.seed)
+    model = build_model(plan)
+    optimizer = make_optimizer(cfg.optimizer, decay_and_no_decay(model, cfg.weight_decay), cfg.lr, cfg.momentum,
+                               cfg.nesterov, cfg.weight_decay, fused=plan.device.type == "cuda")
+    schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps, cfg.warmup)
+    metrics: list[dict] = []
+    start = 0
+    last = folder / "last.pt"
+    if resume and last.is_file():
+        start, metrics = _resume(last, plan, model, optimizer, schedule)
+        plan.log(f"resuming {folder} after epoch {start} of {cfg.epochs}")
+    runner = model
+    if dist.world > 1:
+        runner = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[plan.device.index] if plan.device.type == "cuda" else None)
+    if plan.compile:
+        runner = torch.compile(runner)
+    events = Events(folder, start) if dist.main else None
+    if events is not None and events.note and start == 0:
+        plan.log(events.note)
+    best = max((row["val_accuracy"] for row in metrics), default=-1.0)
+    try:
+        for epoch in range(start, cfg.epochs):
+            began = time.perf_counter()
+            train_loss, train_accuracy = _train_epoch(plan, runner, model, source, train_positions, batch, epoch,
+                                                      steps, optimizer, schedule, last)
+            seconds = time.perf_counter() - began
+            val_loss, val_accuracy, _ = evaluate(plan, runner, source, val_positions, batch)
+            schedule.end_epoch(val_loss)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
+                   "val_loss": val_loss, "val_accuracy": val_accuracy, "lr": schedule.lr((epoch + 1) * steps - 1),
+                   "seconds": round(seconds, 3), "images_per_s": round(steps * batch / seconds, 1)}
+            metrics.append(row)
+            if dist.main:
+                state = {**plan.payload(), "model": model.state_dict(), "scheduler": schedule.state_dict(),
+                         "epoch": epoch + 1, "rng": rng_state(), "metrics": metrics}
+                save_checkpoint(last, {**state, "optimizer": optimizer.state_dict()})
+                if val_accuracy > best:
+                    save_checkpoint(folder / "best.pt", {**state, "optimizer": None})
+                write_metrics_csv(folder, metrics)
+                events.epoch(row)
+                _report_epoch(plan, row)
+            best = max(best, val_accuracy)
+            barrier(dist)
+    except torch.OutOfMemoryError:
+        raise TrainingStopped(_out_of_memory(plan, batch)) from None
+    finally:
+        if events is not None:
+            events.close()
+    return _finish(plan, runner, model, source, val_positions, batch, folder, metrics)
+
+
+def _resume(last: Path, plan: Plan, model, optimizer, schedule) -> tuple[int, list[dict]]:
+    ckpt = load_checkpoint(last)
+    if ckpt.get("network") != plan.network or list(ckpt.get("input", [])) != list(plan.input):
+        raise CheckpointError(f"{last} is a checkpoint of {ckpt.get('network')} at input {ckpt.get('input')}, "
+                              f"not of {plan.network} at {list(plan.input)}: resume with the same network and data")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    schedule.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"])
+    return int(ckpt["epoch"]), list(ckpt["metrics"])
+
+
+def _autocast(plan: Plan):
+    if not plan.amp:
+        return nullcontext()
+    return torch.autocast(device_type=plan.device.type, dtype=torch.bfloat16)
+
+
+def _loss(plan: Plan, output, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss to minimise, the main head's logits): aux heads add aux_weight × their losses."""
+    logits, aux = (output[0], output[1:]) if isinstance(output, tuple) else (output, ())
+    smoothing = plan.cfg.label_smoothing
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+    for head in aux:
+        loss = loss + plan.cfg.aux_weight * F.cross_entropy(head.float(), labels, label_smoothing=smoothing)
+    return loss, logits
+
+
+def _train_epoch(plan: Plan, runner, model, source, positions, batch: int, epoch: int, steps: int, optimizer,
+                 schedule: Schedule, last: Path) -> tuple[float, float]:
+    cfg, device = plan.cfg, plan.device
+    runner.train()
+    totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss × n, correct
+    count = 0
+    check_every = 1 if device.type == "cpu" else NAN_CHECK_STEPS
+    progress = _progress(plan, f"epoch {epoch + 1}/{cfg.epochs}", steps)
+    with progress:
+        for step, (images, labels) in enumerate(source.train_epoch(positions, batch, epoch, cfg.seed)):
+            lr = schedule.lr(epoch * steps + step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with _autocast(plan):
+                loss, logits = _loss(plan, runner(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            totals += torch.stack([loss.detach().double() * len(labels), (logits.argmax(1) == labels).sum().double()])
+            count += len(labels)
+            if (step + 1) % check_every == 0 or step + 1 == steps:
+                _stop_if_not_finite(plan, totals[0].clone(), epoch, step, lr, last)
+            progress.advance(step, loss)
+    loss_sum, correct, count = all_sum(torch.cat([totals, totals.new_tensor([count])]), plan.dist).tolist()
+    return loss_sum / count, correct / count
+
+
+def _stop_if_not_finite(plan: Plan, loss_sum: torch.Tensor, epoch: int, step: int, lr: float, last: Path) -> None:
+    loss_sum = all_sum(loss_sum, plan.dist)
+    if torch.isfinite(loss_sum):
+        return
+    kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.is_file() else \
+        "no checkpoint was written (the first epoch did not finish)"
+    raise TrainingStopped(f"the training loss became {float(loss_sum)} in epoch {epoch + 1} (by step {step + 1}, "
+                          f"learning rate {lr:.3g}): the run stops; {kept}. Try a lower --lr, "
+                          f"--clip-grad 1.0 or --no-amp")
+
+
+@torch.no_grad()
+def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int,
+             confusion: bool = False) -> tuple[float, float, torch.Tensor | None]:
+    """(mean loss, accuracy, confusion matrix if asked) over `positions`, summed over every process."""
+    device, classes = plan.device, len(plan.classes)
+    runner.eval()
+    totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss, correct
+    count = 0
+    matrix = torch.zeros(classes * classes, device=device, dtype=torch.int64) if confusion else None
+    for images, labels in source.eval_batches(positions, batch):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with _autocast(plan):
+            logits = runner(images)
+        loss = F.cross_entropy(logits.float(), labels, reduction="sum")
+        predicted = logits.argmax(1)
+        totals += torch.stack([loss.double(), (predicted == labels).sum().double()])
+        count += len(labels)
+        if matrix is not None:
+            matrix += torch.bincount(labels * classes + predicted, minlength=classes * classes)
+    loss_sum, correct, count = all_sum(torch.cat([totals, totals.new_tensor([count])]), plan.dist).tolist()
+    if matrix is not None:
+        matrix = all_sum(matrix, plan.dist).view(classes, classes).cpu()
+    return loss_sum / max(1, count), correct / max(1, count), matrix
+
+
+def _finish(plan: Plan, runner, model, source, val_positions, batch: int, folder: Path, metrics: list[dict]) -> dict:
+    """Confusion of best.pt on the validation set, the curves, and this split's summary."""
+    best_row = max(metrics, key=lambda row: row["val_accuracy"])
+    barrier(plan.dist)
+    model.load_state_dict(load_checkpoint(folder / "best.pt")["model"])
+    _, _, matrix = evaluate(plan, runner, source, val_positions, batch, confusion=True)
+    summary = {
+        "network": plan.title, "file": str(plan.arch_file), "variant": plan.cfg.variant, "params": plan.params,
+        "input": list(plan.input), "epochs": len(metrics), "val_accuracy": best_row["val_accuracy"],
+        "best_epoch": best_row["epoch"], "final_val_accuracy": metrics[-1]["val_accuracy"],
+        "final_val_loss": metrics[-1]["val_loss"],
+        "train_images_per_s": round(sum(r["images_per_s"] * r["seconds"] for r in metrics)
+                                    / max(1e-9, sum(r["seconds"] for r in metrics)), 1),
+        "confusion": matrix.tolist(), "classes": plan.classes,
+    }
+    if plan.dist.main:
+        plot_curves(folder / "curves.png", metrics, f"{plan.title}: {folder.name}")
+        plot_confusion(folder / "confusion.png", summary["confusion"], plan.classes,
+                       f"{plan.title}: best.pt (epoch {best_row['epoch']}) on the validation set")
+        write_json(folder / "summary.json", summary)
+    return summary
+
+
+def _out_of_memory(plan: Plan, batch: int) -> str:
+    import archc
+
+    torch.cuda.empty_cache()
+    free, _total = torch.cuda.mem_get_info(plan.device)
+    report = archc.check(plan.arch_file, variant=plan.cfg.variant, input=plan.input, memory=int(free), **plan.params)
+    per_process = batch // plan.dist.world
+    estimate = report.max_batch
+    advice = (f"the checker estimates that a batch of up to {estimate} fits the {free / 2**30:.1f} GiB free now "
+              f"(float32, torchinfo's convention): try --batch {max(1, estimate) * plan.dist.world}"
+              if estimate else "the checker estimates that not even a batch of 1 fits: try a smaller --input")
+    return f"CUDA ran out of memory at a batch of {per_process} per GPU; {advice}"
+
+
+def _report_epoch(plan: Plan, row: dict) -> None:
+    plan.log(f"epoch {row['epoch']}/{plan.cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
+             f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f}  lr {row['lr']:.3g}"
+             f"  {row['seconds']:.1f} s  {row['images_per_s']:.0f} img/s")
+
+
+class _progress:
+    """A rich progress bar on a terminal (rank 0 only); nothing otherwise."""
+
+    def __init__(self, plan: Plan, title: str, steps: int):
+        self.bar = None
+        if plan.dist.main and sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.fields[loss]}"), transient=True)
+            self.task = self.bar.add_task(title, total=steps, loss="")
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, step: int, loss: torch.Tensor) -> None:
+        if self.bar is None:
+            return
+        fields = {}
+        if step % 10 == 0:  # reading the loss waits for the GPU: every tenth step only
+            value = float(loss.detach())
+            fields["loss"] = f"loss {value:.4f}" if math.isfinite(value) else ""
+        self.bar.update(self.task, completed=step + 1, **fields)
