@@ -21,6 +21,8 @@ settings: same weights, same batch, same labels, same optimiser.
   otherwise).
 * nin: `archc.build(archc.zoo_path("nin.arch"))` against d2l's NiN (seed 002)
   in plain `torch.nn`.
+* each again as "(source)": the module of the file `archc.source` generates
+  (`archc build -o`), whose forwards are written out like hand-written code.
 
 Before timing, each pair must be the same computation: equal parameter and
 buffer counts, and after `archc.port(emitted, reference)` (seeded weights and
@@ -61,8 +63,9 @@ import resource
 import statistics
 import sys
 import time
+import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -111,6 +114,7 @@ class Case:
     reference_label: str
     channels: int
     num_classes: int
+    source: bool = False  # the module of `archc.source`'s generated file instead of `archc.build`'s
 
 
 def cases() -> tuple[list[Case], list[str]]:
@@ -124,6 +128,8 @@ def cases() -> tuple[list[Case], list[str]]:
     else:
         skipped.append("resnet18: architectures/resnet.arch does not exist (yet), so it was skipped")
     found.append(Case("nin", "nin.arch", {}, nin_d2l, "d2l's NiN (seed 002) in plain `torch.nn`", 1, 10))
+    # The same networks from the generated source (`archc build -o net.py`): hand-written-style forwards.
+    found += [replace(c, key=f"{c.key} (source)", source=True) for c in found]
     return found, skipped
 
 
@@ -146,7 +152,14 @@ class Pair:
 def make_pair(case: Case, size: int) -> Pair:
     """Build both models, check they are the same computation, and give them the same weights."""
     torch.manual_seed(0)
-    emitted = archc.build(archc.zoo_path(case.arch), input=f"{case.channels}x{size}x{size}", **case.build_kwargs)
+    shape = f"{case.channels}x{size}x{size}"
+    if case.source:
+        generated = types.ModuleType("generated")
+        code = archc.source(archc.zoo_path(case.arch), input=shape, **case.build_kwargs)
+        exec(compile(code, "generated.py", "exec"), generated.__dict__)  # noqa: S102 - archc's own output
+        emitted = generated.build()
+    else:
+        emitted = archc.build(archc.zoo_path(case.arch), input=shape, **case.build_kwargs)
     reference = randomise(case.reference())
     pair = Pair(case, emitted, reference,
                 (count(emitted.parameters()), count(reference.parameters())),
@@ -464,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=4, help="untimed steps of each model first (default 4)")
     ap.add_argument("--seconds", type=float, default=180.0,
                     help="rough budget for the timed steps of all networks together (default 180)")
-    ap.add_argument("--only", nargs="*", help="network keys to run (mobilenet_v3_small, resnet18, nin)")
+    ap.add_argument("--only", nargs="*", help="network keys to run (mobilenet_v3_small, resnet18, nin; "
+                                              "'resnet18 (source)' for the generated file's module)")
     ap.add_argument("--profile", action="store_true", help="also profile 3 steps of each model with torch.profiler")
     ap.add_argument("--write", action="store_true",
                     help=f"replace this mode's part of the section in {RESULTS.relative_to(ROOT)}")
