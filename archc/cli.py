@@ -3,6 +3,7 @@
     archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
                 [--convention torchinfo|thop|fvcore]
     archc fmt FILE... [--check]
+    archc build FILE [-o OUT.py] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--memory", help="memory budget such as 6GiB: the largest batch that fits each network")
     compare.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     _convention_argument(compare)
+
+    build = sub.add_parser("build", help="write the network as a PyTorch file that imports only torch")
+    _network_arguments(build)
+    build.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: print it)")
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
     _network_arguments(graph)
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fmt(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "build":
+            return _build(args)
         if args.command == "train":
             from . import cli_train
 
@@ -182,6 +189,36 @@ def report_json(data: dict) -> str:
         return f"  {json.dumps(key)}: {json.dumps(value)}"
 
     return "{\n" + ",\n".join(field(k, v) for k, v in data.items()) + "\n}"
+
+
+def _build(args) -> int:
+    """Write the generated source: needs no torch, like `check`."""
+    from .compiler.check import UsageError, build_graph
+    from .compiler.emit_source import emit
+    from .dsl.diagnostics import ArchError
+
+    if not Path(args.file).is_file():
+        raise Usage(f"no such file: {args.file}")
+    try:
+        text = emit(build_graph(args.file, variant=args.variant, input=args.input, **_overrides(args.set)))
+    except (UsageError, ValueError) as error:
+        raise Usage(str(error)) from None
+    except ArchError as error:
+        from .compiler.check import sources_of
+
+        sources = sources_of(error.diagnostics, args.file, None)
+        for diagnostic in error.diagnostics:
+            print(diagnostic.render(sources.get(diagnostic.file, "")), file=sys.stderr)
+        return EXIT_ERRORS
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise Usage(f"cannot write {args.output}: {error.strerror or error}") from None
+    print(f"wrote {args.output}")
+    return EXIT_OK
 
 
 def _compare(args) -> int:
