@@ -50,6 +50,7 @@ def draw_crops(count: int, generator: torch.Generator, min_scale: float, flip: b
 
 def augment(images: torch.Tensor, params: torch.Tensor, size: tuple[int, int], normalize: dict) -> torch.Tensor:
     """Crop, resize, flip, jitter and normalise a uint8 batch (N×C×S×S) into float32 N×C×H×W."""
+    jittered = bool((params[:, 5:8] != 1).any())  # asked of the CPU copy: no wait for the GPU
     params = params.to(images.device, non_blocking=True)
     theta = torch.zeros(len(images), 2, 3, device=images.device)
     theta[:, 0, 0] = params[:, 0] * params[:, 4]  # a negative x scale mirrors the crop
@@ -58,7 +59,7 @@ def augment(images: torch.Tensor, params: torch.Tensor, size: tuple[int, int], n
     theta[:, 1, 2] = params[:, 3]
     grid = F.affine_grid(theta, [len(images), images.shape[1], *size], align_corners=False)
     x = F.grid_sample(images.float() / 255, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if not torch.all(params[:, 5:8] == 1):
+    if jittered:
         x = jitter(x, params[:, 5], params[:, 6], params[:, 7])
     return normalise(x, normalize)
 

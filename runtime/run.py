@@ -84,7 +84,11 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
                         f"{len(pool.classes)} classes" + ("" if "num_classes" in declared.parameters else
                                                           " (the network has no num_classes parameter to set)"))
     eval_resize = eval_resize_for(size, digits)
+    decoding = time.perf_counter()
     pool = _decode(pool, cfg, digits, eval_resize, device, workers)
+    if not digits and pool.images is not None:
+        log(f"decoded {len(pool)} images into a {eval_resize}×{eval_resize} uint8 cache on {device} "
+            f"in {time.perf_counter() - decoding:.1f} s")
     if pool.skipped:
         shown = "; ".join(f"{name} ({why})" for name, why in pool.skipped[:3])
         log(f"skipped {len(pool.skipped)} file{'s' if len(pool.skipped) != 1 else ''} that are not readable images: "
