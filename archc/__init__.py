@@ -6,6 +6,17 @@
     [10]
 """
 
-from .api import Report, UsageError, build, check, port, source, zoo_path
+import gc as _gc
+
+# Importing archc builds some forty pydantic models, their validators and a lark parser: objects that
+# live as long as the process. The cyclic collector's passes over them while they are built were 5% of
+# a `archc check`, so it waits until the import is done (and is left as it was found).
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from .api import Report, UsageError, build, check, port, source, zoo_path
+finally:
+    if _collecting:
+        _gc.enable()
 
 __all__ = ["check", "build", "source", "port", "zoo_path", "Report", "UsageError"]
