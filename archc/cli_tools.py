@@ -179,4 +179,6 @@ def _cam(args) -> int:
     result = cam_for_image(args.checkpoint, args.image, args.output, class_=args.class_, alpha=args.alpha)
     print(f"wrote {args.output}: class activation map of {result['class']!r} "
           f"(probability {result['probability']:.2%}) from layer {result['feature_layer']}")
+    if result["note"]:
+        print(f"note: {result['note']}", file=sys.stderr)
     return EXIT_OK

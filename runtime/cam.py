@@ -99,7 +99,7 @@ def map_of(model: torch.nn.Module, head: CamHead, features: torch.Tensor, class_
     """M_c [h, w] from the feature map: Σ_k w_ck f_k, or channel c itself when the head has no linear layer."""
     if head.linear is None:
         return features[class_index]
-    weight = model.get_submodule(head.linear).weight[class_index].float()  # w_c, [K]
+    weight = model.get_submodule(head.linear).weight[class_index].detach().float()  # w_c, [K]
     return torch.einsum("k,khw->hw", weight, features)
 
 
@@ -113,10 +113,14 @@ def class_activation_map(model: torch.nn.Module, head: CamHead, x: torch.Tensor,
 
 
 def normalised(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """M_c upsampled bilinearly to size (H, W) and scaled to [0, 1] (all zeros when it is flat)."""
+    """M_c upsampled bilinearly to size (H, W) and scaled to [0, 1]; all zeros when M_c is flat (a 1×1 map,
+    say), where scaling would only blow the interpolation's rounding up to full range."""
+    low, high = cam.min(), cam.max()
+    if high - low <= 1e-6 * max(1.0, float(high.abs())):
+        return torch.zeros(size)
     up = torch.nn.functional.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
     low, high = up.min(), up.max()
-    return (up - low) / (high - low) if high > low else torch.zeros_like(up)
+    return (up - low) / (high - low)
 
 
 def jet(values: torch.Tensor) -> torch.Tensor:
@@ -214,5 +218,9 @@ def cam_for_image(checkpoint, image_path, output, class_: str | None = None, alp
     except (OSError, ValueError) as error:  # an unwritable path, an extension PIL does not know
         raise CamError(f"cannot write {output}: {error}") from None
     probability = float(torch.softmax(logits.float(), dim=0)[index])
+    note = ""
+    if cam.shape[0] * cam.shape[1] == 1:
+        note = (f"the feature map is 1×1 for this {x.shape[1]}×{x.shape[2]} input, so the map has no spatial "
+                "detail; a larger input (archc train --input) gives one")
     return {"class": ckpt["classes"][index], "index": index, "probability": probability,
-            "feature_layer": head.feature, "map": cam.cpu()}
+            "feature_layer": head.feature, "map": cam.cpu(), "note": note}

@@ -133,3 +133,9 @@ def test_cli_class_choice_and_errors(tmp_path, capsys):
     assert main(["cam", str(checkpoint), str(tmp_path / "none.png"), "-o", str(tmp_path / "x.png")]) == 1
     assert "no such image" in capsys.readouterr().err
     assert main(["cam", str(checkpoint), str(image), "-o", str(tmp_path / "x.txt")]) == 2
+
+
+def test_a_flat_map_is_drawn_flat_not_as_amplified_rounding():
+    assert torch.equal(normalised(torch.tensor([[4.4889]]), (32, 24)), torch.zeros(32, 24))
+    ramp = normalised(torch.tensor([[0.0, 1.0], [2.0, 3.0]]), (8, 8))
+    assert float(ramp.min()) == 0.0 and float(ramp.max()) == 1.0 and float(ramp[0, 0]) < float(ramp[7, 7])
