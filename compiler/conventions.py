@@ -3,7 +3,7 @@
 
 Tools disagree because they count different things (seed 001's "FLOPs
 0.122993904 G" is twice thop's 61,496,952 MACs, where torchinfo says
-56,527,424 on the same network). Each convention here is a table of rules,
+55,545,474 on the same network). Each convention here is a table of rules,
 one per op name of the registry (compiler/ops), reading only the graph's
 layer (its shapes, its parameter shapes, its attrs); a test keeps every
 table complete, so a new op has to be priced in each. A rule returns the
@@ -20,8 +20,9 @@ whole numbers over the batch, not per sample.
   windows' inputs plus its outputs, and adaptive windows are counted whole.
 - fvcore: `fvcore.nn.FlopCountAnalysis` 0.1.5 of the model in eval mode. It
   traces the model and prices aten ops (fvcore/nn/flop_count.py
-  `_DEFAULT_SUPPORTED_OPS`); every other op, activations and pooling
-  included, is skipped with a warning. One "flop" is one multiply-add.
+  `_DEFAULT_SUPPORTED_OPS`); every other op, activations, max pooling and
+  fixed-window average pooling included, is skipped with a warning. One
+  "flop" is one multiply-add.
 
 thop and fvcore price ops by where torch runs them: torchvision's Inception
 v3 pools its branches with `F.avg_pool2d`, which thop's module hooks never
