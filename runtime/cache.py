@@ -32,8 +32,11 @@ def fits_on_device(count: int, channels: int, size: int, free_bytes: int) -> boo
     return count * channels * size * size < CACHE_SHARE * free_bytes
 
 
-def cache_pool(pool: Pool, size: int, device: torch.device, workers: int = 4) -> Pool:
-    """The pool with `images` filled (uint8, N×C×size×size on `device`); unreadable files skipped and counted."""
+def cache_pool(pool: Pool, size: int, device: torch.device, workers: int = 4, stats: dict | None = None) -> Pool:
+    """The pool with `images` filled (uint8, N×C×size×size on `device`); unreadable files skipped and counted.
+
+    `stats`, if given, receives how many files nvjpeg and PIL decoded.
+    """
     if pool.images is not None:
         return pool
     squares: list[torch.Tensor | None] = [None] * len(pool.files)
@@ -48,6 +51,8 @@ def cache_pool(pool: Pool, size: int, device: torch.device, workers: int = 4) ->
             else:
                 squares[i] = result.to(device)
     keep = [i for i in range(len(squares)) if squares[i] is not None]
+    if stats is not None:
+        stats.update(nvjpeg=len(pool.files) - len(todo), pil=len(todo) - len(problems))
     cached = pool.subset(keep)
     cached.skipped += [(str(pool.files[i]), why) for i, why in sorted(problems.items())]
     cached.images = torch.stack([squares[i] for i in keep]) if keep else torch.empty(0, pool.channels, size, size,

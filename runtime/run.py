@@ -84,11 +84,11 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
                         f"{len(pool.classes)} classes" + ("" if "num_classes" in declared.parameters else
                                                           " (the network has no num_classes parameter to set)"))
     eval_resize = eval_resize_for(size, digits)
-    decoding = time.perf_counter()
-    pool = _decode(pool, cfg, digits, eval_resize, device, workers)
-    if not digits and pool.images is not None:
-        log(f"decoded {len(pool)} images into a {eval_resize}×{eval_resize} uint8 cache on {device} "
-            f"in {time.perf_counter() - decoding:.1f} s")
+    decoding, decoded = time.perf_counter(), {}
+    pool = _decode(pool, cfg, digits, eval_resize, device, workers, decoded)
+    if decoded:
+        log(f"decoded {len(pool)} images ({decoded['nvjpeg']} by nvjpeg on the GPU, {decoded['pil']} by PIL) into a "
+            f"{eval_resize}×{eval_resize} uint8 cache on {device} in {time.perf_counter() - decoding:.1f} s")
     if pool.skipped:
         shown = "; ".join(f"{name} ({why})" for name, why in pool.skipped[:3])
         log(f"skipped {len(pool.skipped)} file{'s' if len(pool.skipped) != 1 else ''} that are not readable images: "
@@ -207,7 +207,8 @@ def _with_classes(file: Path, params: dict, declared_params: dict, classes: int)
     return {**params, "num_classes": classes}
 
 
-def _decode(pool: Pool, cfg: TrainConfig, digits: bool, eval_resize: int, device: torch.device, workers: int) -> Pool:
+def _decode(pool: Pool, cfg: TrainConfig, digits: bool, eval_resize: int, device: torch.device, workers: int,
+            stats: dict) -> Pool:
     """Digits go to the device as they are; a folder is cached there when asked or when it fits (on a GPU),
     else its files are checked once and read by DataLoader workers."""
     if digits:
@@ -218,7 +219,7 @@ def _decode(pool: Pool, cfg: TrainConfig, digits: bool, eval_resize: int, device
         free, _ = torch.cuda.mem_get_info(device)
         cache = fits_on_device(len(pool), pool.channels, eval_resize, free)
     if cache:
-        return cache_pool(pool, eval_resize, device, workers=max(1, workers))
+        return cache_pool(pool, eval_resize, device, workers=max(1, workers), stats=stats)
     pool = drop_unreadable(pool, workers=max(1, workers))
     require_every_class(pool)
     return pool

@@ -137,6 +137,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if events is not None and events.note and start == 0:
         plan.log(events.note)
     best = max((row["val_accuracy"] for row in metrics), default=-1.0)
+    out_of_memory = False
     try:
         for epoch in range(start, cfg.epochs):
             began = time.perf_counter()
@@ -160,11 +161,14 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
                 _report_epoch(plan, row)
             best = max(best, val_accuracy)
             barrier(dist)
-    except torch.OutOfMemoryError:
-        raise TrainingStopped(_out_of_memory(plan, batch)) from None
+    except torch.cuda.OutOfMemoryError:
+        out_of_memory = True  # measured below, once the failed step's tensors are released with its frames
     finally:
         if events is not None:
             events.close()
+    if out_of_memory:
+        optimizer.zero_grad(set_to_none=True)
+        raise TrainingStopped(_out_of_memory(plan, batch))
     return _finish(plan, runner, model, source, val_positions, batch, folder, metrics)
 
 
@@ -290,17 +294,24 @@ def _finish(plan: Plan, runner, model, source, val_positions, batch: int, folder
 
 
 def _out_of_memory(plan: Plan, batch: int) -> str:
+    import gc
+
     import archc
 
+    gc.collect()
     torch.cuda.empty_cache()
     free, _total = torch.cuda.mem_get_info(plan.device)
     report = archc.check(plan.arch_file, variant=plan.cfg.variant, input=plan.input, memory=int(free), **plan.params)
     per_process = batch // plan.dist.world
     estimate = report.max_batch
-    advice = (f"the checker estimates that a batch of up to {estimate} fits the {free / 2**30:.1f} GiB free now "
+    advice = (f"the checker estimates that a batch of up to {estimate} fits the {_bytes(free)} free now "
               f"(float32, torchinfo's convention): try --batch {max(1, estimate) * plan.dist.world}"
               if estimate else "the checker estimates that not even a batch of 1 fits: try a smaller --input")
     return f"CUDA ran out of memory at a batch of {per_process} per GPU; {advice}"
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
 def _report_epoch(plan: Plan, row: dict) -> None:

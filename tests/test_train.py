@@ -184,3 +184,22 @@ def test_crops_are_drawn_for_the_global_batch_so_processes_share_them():
                                  **kwargs).train_epoch(torch.arange(12), 6, epoch=3, seed=1)) for r in (0, 1)]
     for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+
+
+def test_out_of_memory_ends_with_the_checkers_largest_batch(tmp_path, monkeypatch):
+    import archc
+
+    def exhausted(self, positions, batch, epoch, seed):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        yield
+
+    free = 3 * 2**20  # what the GPU would have left: 3 MiB
+    monkeypatch.setattr(TensorBatches, "train_epoch", exhausted)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 80 * 2**30))
+    net = tiny_net(tmp_path)
+    expected = archc.check(net, input=(1, 16, 16), num_classes=10, memory=free).max_batch
+    assert 1 < expected < 32
+    with pytest.raises(TrainingStopped, match=rf"out of memory at a batch of 32 per GPU; .* up to {expected} fits "
+                                              rf"the 3 MiB free now .*try --batch {expected}"):
+        train(net, TrainConfig(epochs=1, out=str(tmp_path / "run"), **FAST), log=quiet)
