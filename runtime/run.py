@@ -36,7 +36,7 @@ from .data import (
 )
 from .distributed import Dist, broadcast, init, shutdown
 from .outputs import fold_table, mean_and_std, write_json
-from .trainer import Plan, fit
+from .trainer import SUMMARY_CLASSES, Plan, fit
 
 SKIPPED_LISTED = 1000  # at most this many skipped files are named in summary.json
 
@@ -111,7 +111,7 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
         + f"{', bf16' if plan.amp else ''}{', compiled' if plan.compile else ''}"
         + f"; data {'cached on the device' if pool.images is not None else f'read by {workers} workers'}; → {out}")
     source = _source_factory(pool, plan, cfg, digits, workers, dist)
-    extra = {"data": pool.name, "classes": len(pool.classes), "skipped_files": len(pool.skipped),
+    extra = {"data": pool.name, "skipped_files": len(pool.skipped),
              "skipped": [{"file": name, "why": why} for name, why in pool.skipped[:SKIPPED_LISTED]],
              "device": str(device), "processes": dist.world, "amp": plan.amp, "compiled": plan.compile,
              "data_cached": pool.images is not None}
@@ -152,7 +152,8 @@ def _kfold(plan: Plan, pool: Pool, source, out: Path, resume: bool, extra: dict,
             "input": list(plan.input), "epochs": plan.cfg.epochs, "kfold": plan.cfg.kfold, "folds": folds,
             "mean_val_accuracy": mean, "std_val_accuracy": std, "val_accuracy": mean,
             "final_val_accuracy": mean_and_std([f["final_val_accuracy"] for f in folds])[0],
-            "train_images_per_s": round(mean_and_std([f["train_images_per_s"] for f in folds])[0], 1), **extra}
+            "train_images_per_s": round(mean_and_std([f["train_images_per_s"] for f in folds])[0], 1),
+            "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes), **extra}
 
 
 def _device(kind: str) -> torch.device:

@@ -30,6 +30,7 @@ from .distributed import Dist, all_sum, barrier
 from .outputs import Events, plot_confusion, plot_curves, write_json, write_metrics_csv
 from .schedule import Schedule, decay_and_no_decay, make_optimizer
 
+SUMMARY_CLASSES = 100  # summary.json lists the classes and the confusion matrix up to this many classes
 NAN_CHECK_STEPS = 50  # on a GPU, look at the running loss every this many steps (each look waits for the GPU)
 
 
@@ -153,9 +154,9 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
             if dist.main:
                 state = {**plan.payload(), "model": model.state_dict(), "scheduler": schedule.state_dict(),
                          "epoch": epoch + 1, "rng": rng_state(), "metrics": metrics}
-                save_checkpoint(last, {**state, "optimizer": optimizer.state_dict()})
-                if val_accuracy > best:
+                if val_accuracy > best:  # before last.pt: a run killed between the two redoes this epoch
                     save_checkpoint(folder / "best.pt", {**state, "optimizer": None})
+                save_checkpoint(last, {**state, "optimizer": optimizer.state_dict()})
                 write_metrics_csv(folder, metrics)
                 events.epoch(row)
                 _report_epoch(plan, row)
@@ -283,11 +284,13 @@ def _finish(plan: Plan, runner, model, source, val_positions, batch: int, folder
         "final_val_loss": metrics[-1]["val_loss"],
         "train_images_per_s": round(sum(r["images_per_s"] * r["seconds"] for r in metrics)
                                     / max(1e-9, sum(r["seconds"] for r in metrics)), 1),
-        "confusion": matrix.tolist(), "classes": plan.classes,
+        "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes),
     }
+    if len(plan.classes) <= SUMMARY_CLASSES:
+        summary["confusion"] = matrix.tolist()
     if plan.dist.main:
         plot_curves(folder / "curves.png", metrics, f"{plan.title}: {folder.name}")
-        plot_confusion(folder / "confusion.png", summary["confusion"], plan.classes,
+        plot_confusion(folder / "confusion.png", matrix.tolist(), plan.classes,
                        f"{plan.title}: best.pt (epoch {best_row['epoch']}) on the validation set")
         write_json(folder / "summary.json", summary)
     return summary
