@@ -73,6 +73,8 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
     from .checkpoint import arch_sources
 
     digits = cfg.data is None
+    if not digits and not Path(cfg.data).is_dir():
+        raise ConfigError(f"--data {cfg.data}: no such folder")
     declared = _check(file, cfg.variant, None, dict(cfg.set))
     channels, size = _input_of(cfg, declared.input, digits)
     workers = cfg.workers if cfg.workers is not None else max(0, min(8, (os.cpu_count() or 1) // dist.world))

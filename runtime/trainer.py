@@ -128,6 +128,8 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if resume and last.is_file():
         start, metrics = _resume(last, plan, model, optimizer, schedule)
         plan.log(f"resuming {folder} after epoch {start} of {cfg.epochs}")
+    elif resume:
+        plan.log(f"nothing to resume in {folder} (no last.pt): starting from the first epoch")
     runner = model
     if dist.world > 1:
         runner = torch.nn.parallel.DistributedDataParallel(

@@ -203,3 +203,39 @@ def test_out_of_memory_ends_with_the_checkers_largest_batch(tmp_path, monkeypatc
     with pytest.raises(TrainingStopped, match=rf"out of memory at a batch of 32 per GPU; .* up to {expected} fits "
                                               rf"the 3 MiB free now .*try --batch {expected}"):
         train(net, TrainConfig(epochs=1, out=str(tmp_path / "run"), **FAST), log=quiet)
+
+
+AUX = """\
+block head(n):
+    global_avgpool()
+    flatten()
+    linear(n)
+
+network g(num_classes = 10, aux = true)
+input 1 x 16 x 16
+
+features:
+    conv(16, 3)
+    relu()
+    aux aux1 = head(num_classes) if aux
+    conv(16, 3)
+    relu()
+
+classifier:
+    global_avgpool()
+    flatten()
+    linear(num_classes)
+"""
+
+
+def test_auxiliary_heads_add_their_weighted_loss(tmp_path):
+    net = tiny_net(tmp_path, AUX)
+    losses = {}
+    for weight in (0.0, 1.0):
+        summary = train(net, TrainConfig(epochs=1, aux_weight=weight, out=str(tmp_path / f"w{weight}"), **FAST),
+                        log=quiet)
+        row = (tmp_path / f"w{weight}" / "metrics.csv").read_text().splitlines()[1].split(",")
+        losses[weight] = (float(row[1]), float(row[3]), summary["val_accuracy"])
+    # with weight 1 the training loss adds the aux head's own cross-entropy (a shallow head: well above 0.5)
+    assert losses[1.0][0] > losses[0.0][0] + 0.5
+    assert all(0 < v < 5 for v in (losses[0.0][1], losses[1.0][1]))  # eval runs the main head alone
