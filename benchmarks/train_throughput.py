@@ -34,6 +34,12 @@ starts workers) are reported apart from the steady epochs after them. The steady
 compared with the same model's synthetic step rate, measured in the same run. Target: end to
 end at least 90% of the step rate.
 
+Run time: on CPU (eager, the defaults) a few minutes. On the GPU most of the time is torch.compile's:
+eight compilations (four networks, archc's and torchvision's) plus one for (b), several minutes on a
+16-core host, so give the run about 15 minutes; with --write the section is rewritten after (b) and
+after each network, so a run stopped by a time limit keeps what it measured (and says what is
+missing). Pipe its output through `grep --line-buffered`, not plain grep, or a killed run loses it.
+
 `--write` replaces this mode's part (cpu or cuda) of the train_throughput section of
 benchmarks/RESULTS.md and keeps the other mode's.
 """
@@ -458,47 +464,62 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     started, revision = time.perf_counter(), os.environ.get("ARCHC_REVISION") or git_revision()
-    e2e = []
+    todo = [] if args.no_steps else list(args.only or NETWORKS)
+    e2e: list[str] = []
+    results: dict[str, list[Runner]] = {}
+
+    def report(final: bool) -> str:
+        """The section so far; rewritten into RESULTS.md after each part with --write, so a run stopped by a
+        time limit keeps what it measured."""
+        text = "\n".join(section(args, revision, time.perf_counter() - started, results, e2e))
+        missing = [key for key in todo if key not in results] + (["(b)"] if args.images and not e2e else [])
+        if not final and missing:
+            text += f"\n\n*Incomplete: the run stopped before {', '.join(missing)}.*"
+        if args.write:
+            write_results(args.device, text)
+        return text
+
     if args.images:  # first: it matters most, and a run cut short by a time limit still has it
         print(f"(b) {args.e2e_network}, {args.images} JPEGs ...", file=sys.stderr, flush=True)
         synthetic, paths, write_s = end_to_end(args)
-        e2e = ["", (f"#### (b) Epochs of {args.images:,} JPEGs (500×375) with {args.e2e_network}, "
-                    f"{args.epochs} steady epochs after the first"), "", *e2e_table(synthetic, paths), "",
+        e2e = [(f"#### (b) Epochs of {args.images:,} JPEGs (500×375) with {args.e2e_network}, "
+                f"{args.epochs} steady epochs after the first"), "", *e2e_table(synthetic, paths), "",
                f"Writing the JPEGs took {write_s:.1f} s (not counted)."]
         print("\n".join(e2e), file=sys.stderr, flush=True)
+        report(final=False)
         release()
-    results = {}
-    for key in [] if args.no_steps else args.only or NETWORKS:
+    for key in todo:
         print(f"(a) {key} ...", file=sys.stderr, flush=True)
         results[key] = step_rates(key, args)
         print("\n".join(step_table({key: results[key]}, args)[0]), file=sys.stderr, flush=True)
+        report(final=False)
         release()
-    body = []
-    if results:
-        lines, missed = step_table(results, args)
-        body = [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
-                (f"Batch {args.batch}, {args.size}×{args.size}, "
-                 + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
-                    else f"float32, torch.set_num_threads({args.threads})")
-                 + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
-                 + ("`torch.compile`." if args.default_compiled else "eager.")), "",
-                *lines, ""]
-        body.append(f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
-                    "(archc under the trainer's default against the better of torchvision eager and compiled; "
-                    "within noise: archc's best round reaches torchvision's median).")
-    body += e2e
-    elapsed = time.perf_counter() - started
-    head = [f"### {'GPU' if gpu else 'CPU'}", "",
-            (f"Measured {_dt.date.today().isoformat()} by `python benchmarks/train_throughput.py"
-             f"{' --device cuda' if gpu else ''} --write` in {elapsed:.0f} s; every figure comes from that one run."),
-            "", f"- {machine_line(args.device)}", f"- archc at commit {revision}",
-            f"- Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}",
-            ""]
-    text = "\n".join(head + body)
-    print(text)
-    if args.write:
-        write_results(args.device, text)
+    print(report(final=True))
     return 0
+
+
+def section(args, revision: str, elapsed: float, results: dict[str, list[Runner]], e2e: list[str]) -> list[str]:
+    """This mode's part of the RESULTS.md section, as markdown lines."""
+    gpu = args.device == "cuda"
+    lines = [f"### {'GPU' if gpu else 'CPU'}", "",
+             (f"Measured {_dt.date.today().isoformat()} by `python benchmarks/train_throughput.py"
+              f"{' --device cuda' if gpu else ''} --write` in {elapsed:.0f} s; every figure comes from that one run."),
+             "", f"- {machine_line(args.device)}", f"- archc at commit {revision}",
+             f"- Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}",
+             ""]
+    if results:
+        table, missed = step_table(results, args)
+        lines += [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
+                  (f"Batch {args.batch}, {args.size}×{args.size}, "
+                   + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
+                      else f"float32, torch.set_num_threads({args.threads})")
+                   + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
+                   + ("`torch.compile`." if args.default_compiled else "eager.")), "",
+                  *table, "",
+                  (f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
+                   "(archc under the trainer's default against the better of torchvision eager and compiled; "
+                   "within noise: archc's best round reaches torchvision's median)."), ""]
+    return lines + e2e
 
 
 if __name__ == "__main__":
