@@ -346,7 +346,10 @@ def end_to_end(args) -> tuple[float, list[EndToEnd], float]:
 
 
 def fmt_rate(r: float) -> str:
-    return "–" if math.isnan(r) else f"{r:,.0f}"
+    """img/s: whole numbers from 100 up, three significant digits below (CPU rates are small)."""
+    if math.isnan(r):
+        return "–"
+    return f"{r:,.0f}" if r >= 100 else f"{r:.3g}"
 
 
 def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[str]]:
@@ -368,7 +371,7 @@ def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[
         if verdict == "NOT met":
             missed.append(key)
         row = f"| {key} | " + " | ".join(
-            f"{r.median:,.0f} ({min(r.rates):,.0f}–{max(r.rates):,.0f})" for r in runners)
+            f"{fmt_rate(r.median)} ({fmt_rate(min(r.rates))}–{fmt_rate(max(r.rates))})" for r in runners)
         row += f" | **{ratio:.3f}** | {verdict} |"
         row += " {:,} / {:,} |".format(*NETWORKS[key][3]) if gpu else ""
         lines.append(row)
@@ -437,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", choices=sorted(NETWORKS), help="networks for (a) (default: all four)")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="also time torch.compile'd models (default: on for cuda, off for cpu)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
-    ap.add_argument("--steps", type=int, help="steps per model per round (default 10 on GPU, 2 on CPU)")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="interleaved timing rounds (default 6; a multiple of the model count evens out who goes first)")
+    ap.add_argument("--steps", type=int, help="steps per model per round (default 10 on GPU, 4 on CPU)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first (default 3)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1: steady figures)")
     ap.add_argument("--images", type=int, help="JPEGs for (b) (default 4000 on GPU, 48 on CPU; 0 skips (b))")
@@ -454,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--device cuda: no GPU here (torch.cuda.is_available() is False)")
     args.batch = args.batch or (256 if gpu else 8)
     args.size = args.size or (224 if gpu else 128)
-    args.steps = args.steps or (10 if gpu else 2)
+    args.steps = args.steps or (10 if gpu else 4)
     args.compile = gpu if args.compile is None else args.compile
     args.default_compiled = gpu  # the trainer compiles by default on a GPU only
     args.images = (4000 if gpu else 48) if args.images is None else args.images
