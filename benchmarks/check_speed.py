@@ -354,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         table,
         "",
+        ("torch runs each layer on every core, so while other jobs share the machine torchinfo's wall time, and its "
+         "CPU time (its threads spin while they wait for each other), grow far more than archc's single thread does: "
+         "ratios measured under load (see the load averages above) are higher than on an idle machine. Compare runs "
+         "at a similar load."),
+        "",
         "Where archc's time goes:",
         "",
         split_table,
