@@ -11,7 +11,8 @@ meets it: interpreter start, imports and the work itself all count. The
 commands run interleaved (round i runs each command once before round i+1
 starts), so drift in the machine's load falls on all of them alike, and the
 report gives the median of each. One untimed warm-up round first fills the
-bytecode and page caches.
+bytecode and page caches, and archc's parse cache (dsl/cache.py), as a user's
+earlier checks would.
 
 Three comparisons:
 
@@ -408,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"- Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
             f"torchinfo {m['torchinfo']}"),
             (f"- Each command ran {args.repeat} times in a fresh interpreter (`sys.executable`), "
-            f"interleaved, after {args.warmup} warm-up round(s), with bytecode caching on."),
+            f"interleaved, after {args.warmup} warm-up round(s), with bytecode caching and archc's parse cache "
+            "on."),
             ("- archc side: `python -m archc check architectures/<net>.arch --json`. torchinfo side: "
             "a fresh `python -c` that imports torch, torchvision and torchinfo and runs "
             "`torchinfo.summary(..., input_size=(1, C, H, W), verbose=0, mode=\"eval\")` on "

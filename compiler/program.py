@@ -13,8 +13,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..dsl import ast
+from ..dsl.cache import cached_parse
 from ..dsl.diagnostics import ArchError, Diagnostic
-from ..dsl.parse import parse
 
 MAX_IMPORTS = 64
 
@@ -67,7 +67,7 @@ def _load_file(program: Program, path: str, text: str | None, stack: list[str], 
     if text is None:
         text = _read(path, use_span)
     program.sources[path] = text
-    module = parse(text, file=path)
+    module = cached_parse(text, file=path)
     program.modules[path] = module
     main = not stack
     for item in module.items:
