@@ -371,6 +371,8 @@ def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[
     for key, runners in results.items():
         by = {r.label: r for r in runners}
         better = max((r for r in runners if r.label.startswith("torchvision")), key=lambda r: r.median)
+        if default not in by:  # --no-compile on a GPU: archc eager is what ran
+            default = "archc eager"
         ratio = by[default].median / better.median
         rounds = [a / b for a, b in zip(by[default].rates, better.rates)]
         paired = statistics.median(rounds)
