@@ -647,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{load_after:.2f} after ({cores()} CPUs). archc at commit {revision}.\n")
     print("\n".join(body))
     print("\nPer-round ratios:\n" + round_lines)
-    if not gpu:
+    if not gpu and GPU_PENDING in (RESULTS.read_text() if RESULTS.exists() else GPU_PENDING):
         print(f"\nGPU rows pending: {GPU_PENDING}")
     if problems:
         print("\n" + "!" * 72)
