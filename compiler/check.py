@@ -162,7 +162,9 @@ def build_graph(path: str | Path, *, variant: str | None = None, input: str | tu
     program = load(path, text)
     diagnostics = list(program.diagnostics) + resolve(program)
     if program.network is None:
-        raise ArchError([Diagnostic(code="E201", file=str(path), message="this file defines no network")])
+        raise ArchError([Diagnostic(code="E201", file=str(path), message="this file defines no network",
+                                    span=ast.Span(line=1, col=1, end_line=1, end_col=2),
+                                    hint="a file of blocks is used by a network file: `use \"FILE\"`")])
     try:
         graph, values, found = _elaborate(program, variant, params, parse_input(input) if isinstance(input, str) else input)
     except CompileError as error:
