@@ -87,10 +87,13 @@ print(tuple(model(torch.zeros(1, 3, 224, 224)).shape), sum(p.numel() for p in mo
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.trace")
-@pytest.mark.parametrize("name", ["mobilenet_v3_small.arch", "googlenet.arch"])
+@pytest.mark.parametrize("name", ["mobilenet_v3_small.arch", "googlenet.arch", "efficientnet.arch",
+                                  "inception_v3.arch"])
 def test_generated_module_compiles_without_graph_breaks(name):
-    model = load(archc.source(ZOO / name)).build().eval()
-    x = torch.randn(1, 3, 224, 224)
+    """use_* flags, stochastic depth, aux taps and nested concats all trace as one graph."""
+    size = "3x96x96" if name == "efficientnet.arch" else None  # small enough for a quick trace
+    model = load(archc.source(ZOO / name, input=size)).build().eval()
+    x = torch.randn(1, *build_graph(ZOO / name, input=size).input_shape)
     with torch.no_grad():
         expected = model(x)
         torch._dynamo.reset()
