@@ -50,14 +50,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import cpu_name, git_revision  # benchmarks/ is this script's own folder
+from common import (  # benchmarks/ is this script's own folder
+    RESULTS,
+    cpu_name,
+    git_revision,
+    markers,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGETS = {"mobilenet_v3_small": 15.0, "nin": 15.0, "efficientnet_b7": 25.0}
 
-BEGIN = "<!-- check_speed:begin -->"
-END = "<!-- check_speed:end -->"
+BEGIN, END = markers("check_speed")
 
 # --- the torchinfo side: each snippet prints {"params": ..., "macs": ...} ---
 
@@ -426,13 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "</details>",
             END,
         ])
-        old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-        if BEGIN in old and END in old:
-            head, rest = old.split(BEGIN, 1)
-            new = head + section + rest.split(END, 1)[1]
-        else:
-            new = old.rstrip("\n") + "\n\n" + section + "\n"
-        RESULTS.write_text(new)
+        write_section("check_speed", section)
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
     if mismatches:

@@ -1,10 +1,45 @@
-"""What both benchmarks record: the commit they measured."""
+"""What the benchmarks share: the commit and CPU they measured, and their sections of RESULTS.md."""
 
 import platform
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+
+
+def markers(name: str, mode: str | None = None) -> tuple[str, str]:
+    """The comment lines around a benchmark's section in RESULTS.md (or around one mode's part of it)."""
+    key = f"{name}:{mode}" if mode else name
+    return f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+
+
+def mode_parts(name: str) -> dict[str, str]:
+    """The parts of `name`'s section already in RESULTS.md, by mode ("cpu", "cuda"), markers included:
+    a run on one device rewrites its part and keeps the other's."""
+    begin, end = markers(name)
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    if begin not in old or end not in old:
+        return {}
+    section = old.split(begin, 1)[1].split(end, 1)[0]
+    parts = {}
+    for mode in ("cpu", "cuda"):
+        b, e = markers(name, mode)
+        if b in section and e in section:
+            parts[mode] = b + section.split(b, 1)[1].split(e, 1)[0] + e
+    return parts
+
+
+def write_section(name: str, section: str) -> None:
+    """Put `section` (its markers included) in RESULTS.md in place of `name`'s old one, or at the end."""
+    begin, end = markers(name)
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + section + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(new)
 
 
 def git_revision() -> str:

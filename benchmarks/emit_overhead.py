@@ -76,19 +76,17 @@ import archc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's torch oracles
-from common import cpu_name, git_revision  # noqa: E402 - benchmarks/ is this script's own folder
+from common import RESULTS, cpu_name, git_revision, markers, mode_parts, write_section  # noqa: E402 - benchmarks/ is this script's own folder
 from oracles import randomise  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGET = 1.00  # reference / emitted
 SLOWER = 0.97  # paired median ratio below this (and significantly below 1): measurably slower, worth profiling
 
-BEGIN = "<!-- emit_overhead:begin -->"
-END = "<!-- emit_overhead:end -->"
+BEGIN, END = markers("emit_overhead")
 
 
 def sub_markers(mode: str) -> tuple[str, str]:
-    return f"<!-- emit_overhead:{mode}:begin -->", f"<!-- emit_overhead:{mode}:end -->"
+    return markers("emit_overhead", mode)
 
 
 # --- the networks -----------------------------------------------------------------------
@@ -419,14 +417,7 @@ GPU_PENDING = ("GPU figures pending: no GPU was lent in the session that wrote t
 
 
 def write_results(mode: str, block: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    kept = {}
-    if BEGIN in old and END in old:
-        section = old.split(BEGIN, 1)[1].split(END, 1)[0]
-        for other in ("cpu", "cuda"):
-            b, e = sub_markers(other)
-            if other != mode and b in section and e in section:
-                kept[other] = b + section.split(b, 1)[1].split(e, 1)[0] + e
+    kept = mode_parts("emit_overhead")
     kept[mode] = block
     if "cuda" not in kept:
         b, e = sub_markers("cuda")
@@ -450,12 +441,7 @@ def write_results(mode: str, block: str) -> None:
         kept["cuda"],
         END,
     ])
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new)
+    write_section("emit_overhead", section)
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -67,11 +67,17 @@ from torch import nn
 import archc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_name, git_revision  # benchmarks/ is this script's own folder
+from common import (  # benchmarks/ is this script's own folder
+    RESULTS,
+    cpu_name,
+    git_revision,
+    markers,
+    mode_parts,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- train_throughput:begin -->", "<!-- train_throughput:end -->"
+BEGIN, END = markers("train_throughput")
 STEP_TARGET = 1.00  # archc (trainer's default) / the better of torchvision eager and compiled
 E2E_TARGET = 0.90  # end-to-end epoch img/s / synthetic step img/s
 
@@ -411,29 +417,19 @@ def e2e_table(synthetic: float, results: list[EndToEnd]) -> list[str]:
 
 def write_results(mode: str, block: str) -> None:
     """Replace this mode's part of the section, keep the other's."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    parts = {}
-    if BEGIN in old and END in old:
-        section = old.split(BEGIN, 1)[1].split(END, 1)[0]
-        for other in ("cpu", "cuda"):
-            b, e = f"<!-- train_throughput:{other}:begin -->", f"<!-- train_throughput:{other}:end -->"
-            if b in section and e in section:
-                parts[other] = b + section.split(b, 1)[1].split(e, 1)[0] + e
-    parts[mode] = f"<!-- train_throughput:{mode}:begin -->\n{block}\n<!-- train_throughput:{mode}:end -->"
+    parts = mode_parts("train_throughput")
+    b, e = markers("train_throughput", mode)
+    parts[mode] = f"{b}\n{block}\n{e}"
     for other, title in (("cpu", "CPU"), ("cuda", "GPU")):
-        parts.setdefault(other, f"<!-- train_throughput:{other}:begin -->\n### {title}\n\n*Pending: run "
+        b, e = markers("train_throughput", other)
+        parts.setdefault(other, f"{b}\n### {title}\n\n*Pending: run "
                                 f"`python benchmarks/train_throughput.py{' --device cuda' if other == 'cuda' else ''}"
-                                f" --write`.*\n<!-- train_throughput:{other}:end -->")
+                                f" --write`.*\n{e}")
     section = "\n".join([BEGIN, "## Training throughput: archc vs torchvision, and JPEG epochs vs the step rate", "",
                          ("Written by `python benchmarks/train_throughput.py [--device cuda] --write`; each part "
                           "comes from one run (see the script's docstring for what is measured)."), "",
                          parts["cpu"], "", parts["cuda"], END])
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new)
+    write_section("train_throughput", section)
     print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 
