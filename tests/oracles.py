@@ -45,6 +45,21 @@ def archc_layers(report, aux: bool = True) -> list[tuple[str, tuple, int]]:
             if l.op in KINDS and (aux or not l.aux)]
 
 
+def assert_ports(model: nn.Module, reference: nn.Module, x: torch.Tensor):
+    """Port `reference` into `model` position by position: every tensor lines up (count and shapes, in
+    registration order) and the eval logits on `x` agree. Returns (reference's, model's) logits."""
+    import archc
+
+    model.eval(), reference.eval()
+    theirs = reference.state_dict()
+    assert len(archc.port(model, reference)) == len(theirs)
+    assert [tuple(t.shape) for t in model.state_dict().values()] == [tuple(t.shape) for t in theirs.values()]
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)
+    assert_same_logits(expected, actual)
+    return expected, actual
+
+
 def assert_same_logits(expected: torch.Tensor, actual: torch.Tensor) -> None:
     """Equal to 1e-4 of the logits' scale, and the comparison means something."""
     scale = expected.abs().max()

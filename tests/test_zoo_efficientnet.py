@@ -9,7 +9,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from oracles import archc_layers, assert_same_logits, hooked_layers, randomise
+from oracles import archc_layers, assert_ports, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -86,15 +86,8 @@ def test_every_layer_shape_and_params_match_torchvision_in_order():
 @pytest.mark.parametrize("variant", ["b0", "b1"])
 def test_ported_torchvision_weights_give_the_same_logits(variant):
     ref = randomise(reference(variant), seed=3).eval()
-    model = archc.build(FILE, variant=variant, input="3x64x64").eval()
-    pairs = archc.port(model, ref)
-    assert len(pairs) == len(ref.state_dict())
-    # the parameters and buffers line up in registration order: same shapes, position by position
-    assert [tuple(t.shape) for t in model.state_dict().values()] == [tuple(t.shape) for t in ref.state_dict().values()]
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected, actual = ref(x), model(x)
-    assert_same_logits(expected, actual)
+    model = archc.build(FILE, variant=variant, input="3x64x64")
+    assert_ports(model, ref, torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
 
 
 @pytest.mark.parametrize("variant", ["b0", "b1"])

@@ -11,7 +11,7 @@ import pytest
 
 import archc
 from conftest import ZOO, run_archc
-from oracles import archc_layers, assert_same_logits, hooked_layers, randomise
+from oracles import archc_layers, assert_ports, assert_same_logits, hooked_layers, randomise
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -132,13 +132,8 @@ def test_ported_torchvision_weights_give_the_same_eval_logits(case):
     name, aux, ref = case
     side = SMALL[name]
     ref = randomise(copy.deepcopy(ref), seed=3).eval()
-    model = archc.build(ZOO / name, input=f"3x{side}x{side}", aux=aux).eval()
-    pairs = archc.port(model, ref)
-    assert len(pairs) == len(ref.state_dict())
-    assert [tuple(t.shape) for t in model.state_dict().values()] == [tuple(t.shape) for t in ref.state_dict().values()]
-    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        assert_same_logits(ref(x), model(x))
+    model = archc.build(ZOO / name, input=f"3x{side}x{side}", aux=aux)
+    assert_ports(model, ref, torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1)))
 
 
 @pytest.mark.parametrize("name", FIGURES)
