@@ -4,8 +4,8 @@
                 [--lr LR] [--optimizer sgd|adam|adamw|rmsprop] [--momentum M] [--nesterov/--no-nesterov]
                 [--weight-decay WD] [--schedule cosine|step|plateau|onecycle|none] [--warmup EPOCHS]
                 [--label-smoothing E] [--aux-weight W] [--clip-grad NORM] [--kfold K] [--seed S] [--out DIR]
-                [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--no-compile] [--amp/--no-amp]
-                [--workers N] [--val FRACTION]
+                [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--compile [auto] | --no-compile]
+                [--amp/--no-amp] [--workers N] [--val FRACTION]
 
 Exit status: 0 trained; 1 the network, the data or the run failed (a
 message says which); 2 a usage error (a bad flag, config file or value).
@@ -52,8 +52,10 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     train.add_argument("--config", metavar="FILE.toml", help="options as TOML (flags override it)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                       help="torch.compile (default: on with CUDA)")
+    train.add_argument("--compile", nargs="?", const=True, default=None, type=_compile_value, metavar="auto",
+                       help="torch.compile; `--compile auto` times eager and compiled steps first and keeps the "
+                            "faster (the default with CUDA)")
+    train.add_argument("--no-compile", dest="compile", action="store_false", help="never torch.compile")
     train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                        help="bf16 autocast (default: on with CUDA where supported)")
     train.add_argument("--workers", type=int, help="DataLoader worker processes")
@@ -64,6 +66,12 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
 FLAGS = ["data", "input", "variant", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
          "schedule", "warmup", "label_smoothing", "aux_weight", "clip_grad", "color_jitter", "min_crop_scale", "flip",
          "kfold", "val", "seed", "out", "device", "compile", "amp", "workers", "cache"]
+
+
+def _compile_value(value: str) -> str:
+    if value != "auto":
+        raise argparse.ArgumentTypeError(f"'{value}': write --compile (always), --compile auto or --no-compile")
+    return value
 
 
 def train(args) -> int:

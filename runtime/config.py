@@ -58,7 +58,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, lt=2**32)
     out: str | None = None  # default: runs/<network>-<time>
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    compile: bool | None = None  # torch.compile; default: on for cuda
+    # torch.compile: true, false, or "auto" (time both on the first steps, keep the faster);
+    # default: "auto" on cuda, false on cpu (compiling there takes minutes)
+    compile: bool | Literal["auto"] | None = None
     amp: bool | None = None  # bf16 autocast; default: on for cuda where supported
     workers: int | None = Field(None, ge=0, le=256)  # DataLoader processes; default: min(8, CPUs)
     cache: Literal["auto", "memory", "off"] = "auto"  # a folder decoded once into device memory (auto: on cuda if it fits)

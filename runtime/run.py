@@ -103,19 +103,19 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
                 input=(channels, *size), classes=pool.classes, normalize=normalization(channels, digits),
                 eval_resize=eval_resize, arch_main=main, arch_sources=sources, device=device, dist=dist,
                 amp=cfg.amp if cfg.amp is not None else cuda and torch.cuda.is_bf16_supported(),
-                compile=cfg.compile if cfg.compile is not None else cuda, log=log)
+                compile=compile_mode(cfg.compile, cuda), log=log)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", {"file": str(file), **cfg.model_dump()})
     log(f"training {title} ({report.params:,} parameters) at {_shape(list(plan.input))} on {pool.name}: "
         f"{len(pool)} images, {len(pool.classes)} classes; {device}"
         + (f" × {dist.world} processes" if dist.world > 1 else "")
-        + f"{', bf16' if plan.amp else ''}{', compiled' if plan.compile else ''}"
+        + f"{', bf16' if plan.amp else ''}{COMPILE_NOTE[plan.compile]}"
         + f"; data {'cached on the device' if pool.images is not None else f'read by {workers} workers'}; → {out}")
     source = _source_factory(pool, plan, cfg, digits, workers, dist)
     extra = {"data": pool.name, "skipped_files": len(pool.skipped),
              "skipped": [{"file": name, "why": why} for name, why in pool.skipped[:SKIPPED_LISTED]],
-             "device": str(device), "processes": dist.world, "amp": plan.amp, "compiled": plan.compile,
+             "device": str(device), "processes": dist.world, "amp": plan.amp,
              "data_cached": pool.images is not None}
     if cfg.kfold:
         summary = _kfold(plan, pool, source, out, resume, extra, log)
@@ -156,6 +156,18 @@ def _kfold(plan: Plan, pool: Pool, source, out: Path, resume: bool, extra: dict,
             "final_val_accuracy": mean_and_std([f["final_val_accuracy"] for f in folds])[0],
             "train_images_per_s": round(mean_and_std([f["train_images_per_s"] for f in folds])[0], 1),
             "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes), **extra}
+
+
+COMPILE_NOTE = {"off": "", "on": ", compiled", "auto": ", torch.compile if the first steps show it faster"}
+
+
+def compile_mode(setting: bool | str | None, cuda: bool) -> str:
+    """ "on", "off" or "auto" from the config's compile (true, false, "auto" or unset: auto on cuda, off on cpu)."""
+    if setting is None:
+        return "auto" if cuda else "off"
+    if setting == "auto":
+        return "auto"
+    return "on" if setting else "off"
 
 
 def _device(kind: str) -> torch.device:

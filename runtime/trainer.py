@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .compile_trial import Runners
 from .config import TrainConfig
 from .distributed import Dist, all_sum, barrier
 from .outputs import Events, plot_confusion, plot_curves, write_json, write_metrics_csv
@@ -56,7 +57,7 @@ class Plan:
     device: torch.device
     dist: Dist = field(default_factory=Dist)
     amp: bool = False
-    compile: bool = False
+    compile: str = "off"  # "off", "on", or "auto": time both on the first steps, keep the faster
     log: Any = print
 
     def payload(self) -> dict:
@@ -134,8 +135,10 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if dist.world > 1:
         runner = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[plan.device.index] if plan.device.type == "cuda" else None)
-    if plan.compile:
-        runner = torch.compile(runner)
+    cuda = plan.device.type == "cuda"
+    runners = Runners(runner, plan.compile, log=plan.log if dist.main else lambda _: None,
+                      sync=(lambda: torch.cuda.synchronize(plan.device)) if cuda else lambda: None,
+                      reduce=lambda totals: all_sum(totals, dist))
     events = Events(folder, start) if dist.main else None
     if events is not None and events.note and start == 0:
         plan.log(events.note)
@@ -144,10 +147,10 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     try:
         for epoch in range(start, cfg.epochs):
             began = time.perf_counter()
-            train_loss, train_accuracy = _train_epoch(plan, runner, model, source, train_positions, batch, epoch,
+            train_loss, train_accuracy = _train_epoch(plan, runners, model, source, train_positions, batch, epoch,
                                                       steps, optimizer, schedule, last)
             seconds = time.perf_counter() - began
-            val_loss, val_accuracy, _ = evaluate(plan, runner, source, val_positions, batch)
+            val_loss, val_accuracy, _ = evaluate(plan, runners.for_eval(), source, val_positions, batch)
             schedule.end_epoch(val_loss)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
                    "val_loss": val_loss, "val_accuracy": val_accuracy, "lr": schedule.lr((epoch + 1) * steps - 1),
@@ -169,10 +172,11 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     finally:
         if events is not None:
             events.close()
+    runners.end()
     if out_of_memory:
         optimizer.zero_grad(set_to_none=True)
         raise TrainingStopped(_out_of_memory(plan, batch))
-    return _finish(plan, runner, model, source, val_positions, batch, folder, metrics)
+    return _finish(plan, runners, model, source, val_positions, batch, folder, metrics)
 
 
 def _resume(last: Path, plan: Plan, model, optimizer, schedule) -> tuple[int, list[dict]]:
@@ -203,10 +207,10 @@ def _loss(plan: Plan, output, labels: torch.Tensor) -> tuple[torch.Tensor, torch
     return loss, logits
 
 
-def _train_epoch(plan: Plan, runner, model, source, positions, batch: int, epoch: int, steps: int, optimizer,
-                 schedule: Schedule, last: Path) -> tuple[float, float]:
+def _train_epoch(plan: Plan, runners: Runners, model, source, positions, batch: int, epoch: int, steps: int,
+                 optimizer, schedule: Schedule, last: Path) -> tuple[float, float]:
     cfg, device = plan.cfg, plan.device
-    runner.train()
+    runners.train()
     totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss × n, correct
     count = 0
     check_every = 1 if device.type == "cpu" else NAN_CHECK_STEPS
@@ -220,12 +224,13 @@ def _train_epoch(plan: Plan, runner, model, source, positions, batch: int, epoch
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             with _autocast(plan):
-                loss, logits = _loss(plan, runner(images), labels)
+                loss, logits = _loss(plan, runners.for_step()(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
+            runners.done(len(labels))
             totals += torch.stack([loss.detach().double() * len(labels), (logits.argmax(1) == labels).sum().double()])
             count += len(labels)
             if (step + 1) % check_every == 0 or step + 1 == steps:
@@ -273,12 +278,13 @@ def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int,
     return loss_sum / max(1, count), correct / max(1, count), matrix
 
 
-def _finish(plan: Plan, runner, model, source, val_positions, batch: int, folder: Path, metrics: list[dict]) -> dict:
+def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: int, folder: Path,
+            metrics: list[dict]) -> dict:
     """Confusion of best.pt on the validation set, the curves, and this split's summary."""
     best_row = max(metrics, key=lambda row: row["val_accuracy"])
     barrier(plan.dist)
     model.load_state_dict(load_checkpoint(folder / "best.pt")["model"])
-    _, _, matrix = evaluate(plan, runner, source, val_positions, batch, confusion=True)
+    _, _, matrix = evaluate(plan, runners.for_eval(), source, val_positions, batch, confusion=True)
     summary = {
         "network": plan.title, "file": str(plan.arch_file), "variant": plan.cfg.variant, "params": plan.params,
         "input": list(plan.input), "epochs": len(metrics), "val_accuracy": best_row["val_accuracy"],
@@ -287,6 +293,7 @@ def _finish(plan: Plan, runner, model, source, val_positions, batch: int, folder
         "train_images_per_s": round(sum(r["images_per_s"] * r["seconds"] for r in metrics)
                                     / max(1e-9, sum(r["seconds"] for r in metrics)), 1),
         "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes),
+        "compile": runners.report(),
     }
     if len(plan.classes) <= SUMMARY_CLASSES:
         summary["confusion"] = matrix.tolist()
