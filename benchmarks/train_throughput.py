@@ -34,11 +34,25 @@ starts workers) are reported apart from the steady epochs after them. The steady
 compared with the same model's synthetic step rate, measured in the same run. Target: end to
 end at least 90% of the step rate.
 
+archc's default. On a GPU `archc train` runs `--compile auto` (runtime/compile_trial.py): it times
+eager and compiled steps on its first 32 steps and keeps the faster. So on a GPU, after the warm-up,
+the same trial is run on archc's eager and compiled models, and the runner it keeps is the one judged
+against torchvision (marked ◀); on CPU, the trainer's default is eager. (b) trains with the runner its
+own trial keeps.
+
 Run time: on CPU (eager, the defaults) a few minutes. On the GPU most of the time is torch.compile's:
 eight compilations (four networks, archc's and torchvision's) plus one for (b), several minutes on a
-16-core host, so give the run about 15 minutes; with --write the section is rewritten after (b) and
-after each network, so a run stopped by a time limit keeps what it measured (and says what is
-missing). Pipe its output through `grep --line-buffered`, not plain grep, or a killed run loses it.
+16-core host, about 15 minutes in all; with --write the section is rewritten after (b) and after each
+network, so a run stopped by a time limit keeps what it measured (and says what is missing). Pipe its
+output through `grep --line-buffered`, not plain grep, or a killed run loses it. Where one command
+may not run that long (the lent device: 10 minutes a command), split the run and merge the parts;
+each row still comes from one run:
+
+    cd benchmarks; B="python train_throughput.py --device cuda"
+    $B --only resnet50 --save $OUT/1.json                                  # and (b)
+    $B --images 0 --only efficientnet_b0 mobilenet_v3_large --save $OUT/2.json
+    $B --images 0 --only mobilenet_v3_small --save $OUT/3.json
+    python benchmarks/train_throughput.py --merge 1.json 2.json 3.json --write   # anywhere, later
 
 `--write` replaces this mode's part (cpu or cuda) of the train_throughput section of
 benchmarks/RESULTS.md and keeps the other mode's.
@@ -99,6 +113,7 @@ class Runner:
     step: Callable[[torch.Tensor, torch.Tensor], None]
     rates: list[float] = field(default_factory=list)  # img/s per round
     warmup_s: float = 0.0  # the warm-up steps, compiling included
+    default: bool = False  # what the trainer runs by default (on a GPU: what its compile trial kept)
 
     @property
     def median(self) -> float:
@@ -157,6 +172,19 @@ def time_block(step, x, y, steps: int, device: str) -> float:
     return x.shape[0] * steps / (time.perf_counter() - start)
 
 
+def trial_pick(steps: dict[str, Callable], x, y, device: str) -> tuple[str, dict[str, float]]:
+    """("eager" or "compiled", the trial's img/s of each): what the trainer's default on a GPU
+    (`compile = "auto"`) keeps, by its own trial (runtime/compile_trial.py) run on these steps."""
+    from archc.runtime.compile_trial import CompileTrial
+
+    trial = CompileTrial(sync=lambda: sync(device))
+    while trial.chosen is None:
+        name = trial.next()
+        steps[name](x, y)
+        trial.done(x.shape[0])
+    return trial.chosen, trial.rates()
+
+
 def warm(runner: Runner, x, y, steps: int, device: str) -> None:
     sync(device)
     start = time.perf_counter()
@@ -179,6 +207,15 @@ def step_rates(key: str, args) -> list[Runner]:
     for runner in runners:
         warm(runner, x, y, args.warmup, args.device)
         print(f"  {key}, {runner.label}: warm-up {runner.warmup_s:.1f} s", file=sys.stderr, flush=True)
+    by = {r.label: r for r in runners}
+    if args.default_auto and "archc compiled" in by:
+        pick, rates = trial_pick({"eager": by["archc eager"].step, "compiled": by["archc compiled"].step},
+                                 x, y, args.device)
+        by[f"archc {pick}"].default = True
+        print(f"  {key}: the trainer's compile trial keeps {pick} (eager {rates['eager']:,.0f}, "
+              f"compiled {rates['compiled']:,.0f} img/s)", file=sys.stderr, flush=True)
+    else:
+        by["archc eager"].default = True
     for k in range(args.rounds):
         for runner in runners[k % len(runners):] + runners[:k % len(runners)]:
             runner.rates.append(time_block(runner.step, x, y, args.steps, args.device))
@@ -309,8 +346,13 @@ def end_to_end(args) -> tuple[float, list[EndToEnd], float]:
     key, device = args.e2e_network, args.device
     ours, _ = networks_pair(key, args.size)
     model = prepare(ours, device)
-    step = training_step(torch.compile(model) if args.default_compiled else model, device)
     x, y = synthetic_batch(args.batch, args.size, 4, device)
+    step = training_step(model, device)
+    if args.default_auto:
+        steps = {"eager": step, "compiled": training_step(torch.compile(copy.deepcopy(model)), device)}
+        pick, _ = trial_pick(steps, x, y, device)
+        step = steps[pick]
+        print(f"  the trainer's compile trial keeps {pick}", file=sys.stderr, flush=True)
     for _ in range(args.warmup):
         step(x, y)
     results = []
@@ -359,6 +401,8 @@ def fmt_rate(r: float) -> str:
 
 
 def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[str]]:
+    if isinstance(args, dict):
+        args = argparse.Namespace(**args)
     """Markdown lines of the step-rate table, and the networks that miss the target.
 
     Two ratios: of the medians, and the median over rounds of each round's own ratio (archc's default
@@ -368,29 +412,27 @@ def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[
     """
     gpu = args.device == "cuda"
     labels = [r.label for r in next(iter(results.values()))]
-    default = "archc compiled" if args.default_compiled else "archc eager"
     head = ("| network | " + " | ".join(labels)
             + " | archc default / better torchvision: medians | per-round ratios: median (min–max) | target ≥ 1.00 |")
     head += " issue's H100 torchvision eager / compiled |" if gpu else ""
     lines = [head, "|---|" + "---:|" * len(labels) + "---:|---:|:---:|" + ("---:|" if gpu else "")]
     missed = []
     for key, runners in results.items():
-        by = {r.label: r for r in runners}
+        default = next(r for r in runners if r.default)
         better = max((r for r in runners if r.label.startswith("torchvision")), key=lambda r: r.median)
-        if default not in by:  # --no-compile on a GPU: archc eager is what ran
-            default = "archc eager"
-        ratio = by[default].median / better.median
-        rounds = [a / b for a, b in zip(by[default].rates, better.rates)]
+        ratio = default.median / better.median
+        rounds = [a / b for a, b in zip(default.rates, better.rates)]
         paired = statistics.median(rounds)
         if min(ratio, paired) >= STEP_TARGET:
             verdict = "met"
-        elif max(ratio, paired) >= STEP_TARGET or max(by[default].rates) >= better.median:
+        elif max(ratio, paired) >= STEP_TARGET or max(default.rates) >= better.median:
             verdict = "within noise"
         else:
             verdict = "NOT met"
             missed.append(key)
         row = f"| {key} | " + " | ".join(
-            f"{fmt_rate(r.median)} ({fmt_rate(min(r.rates))}–{fmt_rate(max(r.rates))})" for r in runners)
+            f"{fmt_rate(r.median)} ({fmt_rate(min(r.rates))}–{fmt_rate(max(r.rates))}){' ◀' if r.default else ''}"
+            for r in runners)
         row += f" | **{ratio:.3f}** | {paired:.3f} ({min(rounds):.3f}–{max(rounds):.3f}) | {verdict} |"
         row += " {:,} / {:,} |".format(*NETWORKS[key][3]) if gpu else ""
         lines.append(row)
@@ -433,6 +475,45 @@ def write_results(mode: str, block: str) -> None:
     print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 
+def save(path: Path, settings: dict, meta: dict, results: dict[str, list[Runner]], e2e: list[str]) -> None:
+    import json
+
+    runners = {key: [{"label": r.label, "rates": r.rates, "warmup_s": r.warmup_s, "default": r.default}
+                     for r in found] for key, found in results.items()}
+    path.write_text(json.dumps({"settings": settings, "meta": meta, "results": runners, "e2e": e2e}, indent=1))
+
+
+def merge_saved(paths: list[str], write: bool) -> int:
+    """One section from several runs' --save files: the networks of all, (b) from the one that has it."""
+    import json
+
+    saved = [json.loads(Path(p).read_text()) for p in paths]
+    settings = saved[0]["settings"]
+    for path, one in zip(paths, saved):
+        if one["settings"] != settings:
+            sys.exit(f"{path}: measured with other settings than {paths[0]} "
+                     f"({one['settings']} vs {settings}): not merged")
+    keys = [key for one in saved for key in one["results"]]
+    if len(keys) != len(set(keys)) or sum(bool(one["e2e"]) for one in saved) > 1:
+        sys.exit(f"a network or (b) was measured by more than one of {', '.join(paths)}: merge one of each")
+    results = {key: [Runner(r["label"], None, r["rates"], r["warmup_s"], r["default"]) for r in runners]
+               for one in saved for key, runners in one["results"].items()}
+    results = {key: results[key] for key in NETWORKS if key in results}
+    e2e = next((one["e2e"] for one in saved if one["e2e"]), [])
+    metas = [one["meta"] for one in saved]
+    meta = {**metas[-1], "runs": len(saved), "seconds": sum(m["seconds"] for m in metas),
+            "commands": [command for m in metas for command in m["commands"]],
+            "date": " and ".join(sorted({m["date"] for m in metas}))}
+    for field_ in ("machine", "revision", "python", "torch", "torchvision"):
+        if len({m[field_] for m in metas}) > 1:
+            sys.exit(f"the runs differ in {field_}: {sorted({m[field_] for m in metas})}: not merged")
+    text = "\n".join(section(settings, meta, results, e2e))
+    if write:
+        write_results(settings["device"], text)
+    print(text)
+    return 0
+
+
 def machine_line(device: str) -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     host = f"{cpu_name()}, {cores} cores, {platform.system()} {platform.release()}"
@@ -458,10 +539,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3, help="steady epochs after the first, for (b) (default 3)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                     help="DataLoader workers of the standard recipe (default: one per core)")
+    ap.add_argument("--default", choices=["auto", "eager"],
+                    help="archc's default to judge: `--compile auto`'s trial, or eager (default: as `archc train`: "
+                         "auto on cuda, eager on cpu; auto needs --compile there)")
     ap.add_argument("--e2e-network", default="mobilenet_v3_small", choices=sorted(NETWORKS))
     ap.add_argument("--no-steps", action="store_true", help="skip (a)")
     ap.add_argument("--write", action="store_true", help=f"update this mode's part of {RESULTS.name}")
+    ap.add_argument("--save", metavar="FILE.json", help="also keep the raw figures in FILE.json, after each part")
+    ap.add_argument("--merge", nargs="+", metavar="FILE.json",
+                    help="measure nothing: report (and with --write, record) the parts saved by runs with --save")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge_saved(args.merge, args.write)
     gpu = args.device == "cuda"
     if gpu and not torch.cuda.is_available():
         ap.error("--device cuda: no GPU here (torch.cuda.is_available() is False)")
@@ -469,27 +558,37 @@ def main(argv: list[str] | None = None) -> int:
     args.size = args.size or (224 if gpu else 128)
     args.steps = args.steps or (10 if gpu else 4)
     args.compile = gpu if args.compile is None else args.compile
-    args.default_compiled = gpu  # the trainer compiles by default on a GPU only
+    # archc's default as `archc train` runs it: its compile trial on a GPU, eager on CPU
+    args.default_auto = args.compile and (args.default == "auto" if args.default else gpu)
     args.images = (4000 if gpu else 48) if args.images is None else args.images
     if gpu:
         torch.backends.cudnn.benchmark = True
     else:
         torch.set_num_threads(args.threads)
 
-    started, revision = time.perf_counter(), os.environ.get("ARCHC_REVISION") or git_revision()
+    started = time.perf_counter()
+    meta = {"date": _dt.date.today().isoformat(), "machine": machine_line(args.device),
+            "revision": os.environ.get("ARCHC_REVISION") or git_revision(), "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "runs": 1,
+            "commands": [" ".join(["python benchmarks/train_throughput.py", *(sys.argv[1:] if argv is None
+                                                                              else argv)])]}
+    settings = {name: getattr(args, name) for name in SETTINGS}
     todo = [] if args.no_steps else list(args.only or NETWORKS)
     e2e: list[str] = []
     results: dict[str, list[Runner]] = {}
 
     def report(final: bool) -> str:
-        """The section so far; rewritten into RESULTS.md after each part with --write, so a run stopped by a
-        time limit keeps what it measured."""
-        text = "\n".join(section(args, revision, time.perf_counter() - started, results, e2e))
+        """The section so far; rewritten into RESULTS.md (and --save's file) after each part, so a run
+        stopped by a time limit keeps what it measured."""
+        meta["seconds"] = round(time.perf_counter() - started)
+        text = "\n".join(section(settings, meta, results, e2e))
         missing = [key for key in todo if key not in results] + (["(b)"] if args.images and not e2e else [])
         if not final and missing:
             text += f"\n\n*Incomplete: the run stopped before {', '.join(missing)}.*"
         if args.write:
             write_results(args.device, text)
+        if args.save:
+            save(Path(args.save), settings, meta, results, e2e)
         return text
 
     if args.images:  # first: it matters most, and a run cut short by a time limit still has it
@@ -504,30 +603,41 @@ def main(argv: list[str] | None = None) -> int:
     for key in todo:
         print(f"(a) {key} ...", file=sys.stderr, flush=True)
         results[key] = step_rates(key, args)
-        print("\n".join(step_table({key: results[key]}, args)[0]), file=sys.stderr, flush=True)
+        print("\n".join(step_table({key: results[key]}, settings)[0]), file=sys.stderr, flush=True)
         report(final=False)
         release()
     print(report(final=True))
     return 0
 
 
-def section(args, revision: str, elapsed: float, results: dict[str, list[Runner]], e2e: list[str]) -> list[str]:
-    """This mode's part of the RESULTS.md section, as markdown lines."""
+# the options that shape the figures: runs merged with --merge must agree on them
+SETTINGS = ["device", "batch", "size", "rounds", "steps", "warmup", "threads", "compile", "default_auto"]
+
+
+def section(args: dict, meta: dict, results: dict[str, list[Runner]], e2e: list[str]) -> list[str]:
+    """This mode's part of the RESULTS.md section, as markdown lines (args: the SETTINGS)."""
+    args = argparse.Namespace(**args)
     gpu = args.device == "cuda"
-    lines = [f"### {'GPU' if gpu else 'CPU'}", "",
-             (f"Measured {_dt.date.today().isoformat()} by `python benchmarks/train_throughput.py"
-              f"{' --device cuda' if gpu else ''} --write` in {elapsed:.0f} s; every figure comes from that one run."),
-             "", f"- {machine_line(args.device)}", f"- archc at commit {revision}",
-             f"- Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}",
-             ""]
+    if meta["runs"] == 1:
+        how = [(f"Measured {meta['date']} by `{meta['commands'][0]}` in {meta['seconds']} s; every figure comes "
+               "from that one run.")]
+    else:
+        how = [(f"Measured {meta['date']} in {meta['runs']} runs ({meta['seconds']} s in all), merged by "
+               "`--merge`; each table row, and (b) with its step rate, comes from one run:"), "",
+               *(f"- `{command}`" for command in meta["commands"])]
+    lines = [f"### {'GPU' if gpu else 'CPU'}", "", *how, "", f"- {meta['machine']}",
+             f"- archc at commit {meta['revision']}",
+             f"- Python {meta['python']}, torch {meta['torch']}, torchvision {meta['torchvision']}", ""]
     if results:
         table, missed = step_table(results, args)
         lines += [f"#### (a) Training-step img/s, median of {args.rounds} interleaved rounds (min–max)", "",
                   (f"Batch {args.batch}, {args.size}×{args.size}, "
                    + ("bf16 autocast, channels_last, fused SGD, cudnn.benchmark" if gpu
                       else f"float32, torch.set_num_threads({args.threads})")
-                   + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. archc's default here: "
-                   + ("`torch.compile`." if args.default_compiled else "eager.")), "",
+                   + f"; {args.warmup} warm-up steps, then blocks of {args.steps} steps. ◀ marks archc under "
+                   + ("the trainer's default here, `--compile auto`: the runner its trial kept (the trial timed "
+                      "on the same batch before the rounds)." if args.default_auto else
+                      "the trainer's default here: eager.")), "",
                   *table, "",
                   (f"**Step-rate target {'NOT met for ' + ', '.join(missed) if missed else 'met'}** "
                    "(archc under the trainer's default against the better of torchvision eager and compiled; "
