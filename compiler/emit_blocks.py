@@ -194,7 +194,8 @@ class BodyWriter:
                 raise EmitError("an op passed as a parameter can only be called without arguments here", file,
                                 call.span)
             value = self.scope.params.get(call.func) or self.scope.locals[call.func]
-            self.init.append(f"{pad}{target} = {value}(c) if {value} is not None else nn.Identity()")
+            made = f"{value}(c, inplace=True)" if self.emission.in_place_everywhere(file, call.span) else f"{value}(c)"
+            self.init.append(f"{pad}{target} = {made} if {value} is not None else nn.Identity()")
             self.fwd.append(f"{pad}{var} = {target}({var})")
             return
         op = lookup(call.func)
@@ -210,7 +211,8 @@ class BodyWriter:
                 if area != 1:
                     self.init.append(f"{pad}c = c * {area}  # the map before flatten is {area} positions in every use")
             else:
-                self.init.append(f"{pad}{target} = {op.source(args, 'c', rank, self.emission.helpers)}")
+                extra = {"inplace": "True"} if self.emission.in_place_everywhere(file, call.span) else {}
+                self.init.append(f"{pad}{target} = {op.source(args, 'c', rank, self.emission.helpers, **extra)}")
                 out = op.out_channels(args, "c")
                 if out != "c":
                     self.init.append(f"{pad}c = {out}")

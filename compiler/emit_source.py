@@ -44,7 +44,8 @@ from .emit_blocks import (
     uses_hw,
 )
 from .evaluate import Ref, _round, make_divisible
-from .graph import Graph
+from .graph import Graph, Layer
+from .inplace import in_place_layers
 from .naming import body_names, python_name
 from .ops import OPS
 from .ops.conv import conv_padding
@@ -69,6 +70,7 @@ class Emitter:
         self.network_env = global_env(self.program, graph.params)
         self.helpers: set[str] = set()  # prelude pieces the file needs (HELPERS, "math", "StochasticDepth")
         self.factories: set[str] = set()  # ops passed as values: `def relu(c): ...`
+        self.in_place = in_place_layers(graph)  # activations that may overwrite their input (compiler/inplace.py)
         self.classes: dict[str, str] = {}  # block -> class name
         self.rendered: dict[str, dict] = {}  # block -> template data, callees first
         self.names_cache: dict[int, dict] = {}
@@ -82,6 +84,11 @@ class Emitter:
 
     def uses(self, file: str, span: ast.Span) -> list:
         return self.made.get((file, _key(span)), [])
+
+    def in_place_everywhere(self, file: str, span: ast.Span) -> bool:
+        """Whether every layer this call statement made, in every use of its block, may run in place."""
+        made = [thing for _shape, thing in self.uses(file, span)]
+        return bool(made) and all(isinstance(thing, Layer) and thing.name in self.in_place for thing in made)
 
     def literal(self, value, file: str = "", span: ast.Span = ast.NO_SPAN) -> str:
         if value is None or isinstance(value, (bool, int, float, str)):
@@ -160,7 +167,9 @@ def _emit(graph: Graph) -> str:
     factories = []
     for op_name in sorted(writer.factories):
         op = OPS[op_name]
-        factories.append({"name": identifier(op_name, "op name"), "ctor": op.source({}, "c", 3, writer.helpers)})
+        extra = {"inplace": "inplace"} if op.in_place else {}  # `def relu(c, inplace=False)`
+        factories.append({"name": identifier(op_name, "op name"), "in_place": op.in_place,
+                          "ctor": op.source({}, "c", 3, writer.helpers, **extra)})
     return TEMPLATES.get_template("network.py.j2").render(
         file=comment(Path(program.file).name), network=comment(network.name), net_class=net_class,
         params=[comment(f"{k} = {v!r}") for k, v in graph.params.items()],
@@ -254,7 +263,8 @@ def _element(writer: Emitter, graph: Graph, path: str) -> dict:
             value = getattr(layer.attrs, field_name)
             if info.is_required() or value != info.default:
                 given[field_name] = writer.literal(value, layer.file, layer.span)
-        ctor = op.source(given, str(layer.in_shapes[0][0]), len(layer.in_shapes[0]), writer.helpers)
+        extra = {"inplace": "True"} if path in writer.in_place else {}
+        ctor = op.source(given, str(layer.in_shapes[0][0]), len(layer.in_shapes[0]), writer.helpers, **extra)
         row, row_file, span, file = layer.row, layer.row_file, layer.span, layer.file
     text = sources.get(row_file if row is not None else file, "").splitlines()
     line = (row or span).line

@@ -11,7 +11,9 @@ computes them and the state_dict keys read like torchvision's
 (`features.1.conv2d_1.conv.weight`: row 1's block, its second
 `conv2d` statement, the conv in it; see compiler/naming.py). Shapes come from the graph; nothing is inferred here.
 `forward` runs the graph's layers in build order; the joins (residual add,
-concat, gate multiply) are the only computation written here.
+concat, gate multiply) are the only computation written here. Activations
+whose input nothing else reads run in place, as torchvision's do
+(compiler/inplace.py; the source emitter makes the same choice).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 
 from .graph import Graph
+from .inplace import in_place_layers
 
 
 class Network(nn.Module):
@@ -35,10 +38,12 @@ class Network(nn.Module):
         self.network_name = name
         index = {"input": 0}
         steps = []
+        in_place = in_place_layers(graph)  # activations that may overwrite their input, as torchvision's do
         for layer in graph.layers():
             module = None
             if layer.spec.callable_:
-                module = layer.spec.torch_module(layer.attrs, layer.in_shapes)
+                extra = {"inplace": True} if layer.name in in_place else {}
+                module = layer.spec.torch_module(layer.attrs, layer.in_shapes, **extra)
                 _place(self, layer.name, module)
             index[layer.name] = len(index)
             steps.append((layer.op, module, tuple(index[i] for i in layer.inputs), layer.aux))

@@ -39,6 +39,8 @@ def test_generated_source_is_the_in_memory_module(name, variant):
     ours, theirs = memory.state_dict(), generated.state_dict()
     assert list(ours) == list(theirs)  # the same keys, registered in the same order
     assert all(ours[k].shape == theirs[k].shape for k in ours)
+    in_place = [{n for n, m in model.named_modules() if getattr(m, "inplace", False)} for model in (memory, generated)]
+    assert in_place[0] == in_place[1]  # the same activations overwrite their input (compiler/inplace.py)
     generated.load_state_dict(ours)
     x = torch.randn(2, *build_graph(path, variant=variant).input_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

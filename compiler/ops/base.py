@@ -46,6 +46,7 @@ class Op:
     doc: ClassVar[str] = ""
     callable_: ClassVar[bool] = True  # False for add/concat/multiply, made by statements
     is_conv: ClassVar[bool] = False
+    in_place: ClassVar[bool] = False  # has an `inplace=True` form, bit-exact (compiler/inplace.py)
 
     def infer(self, a, inputs: list[Shape]) -> Shape:
         return inputs[0]
