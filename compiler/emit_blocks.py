@@ -275,7 +275,10 @@ class BodyWriter:
             self.init.append(f"{pad}    {target} = StochasticDepth({p}, 'row')")
             self.fwd.append(f"{fwd_pad}if self.{flag}:")
             self.fwd.append(f"{fwd_pad}    {var} = {target}({var})")
-        self.fwd.append(f"{fwd_pad}{var} = {var} + {skip}")
+        if self.emission.adds_into_body(self.scope.file, stmt.span):  # as torchvision: out += identity
+            self.fwd.append(f"{fwd_pad}{var} += {skip}")
+        else:
+            self.fwd.append(f"{fwd_pad}{var} = {var} + {skip}")
 
     def container(self, stmts, owner: str, ind: int) -> None:
         """A shortcut or branch: an nn.Sequential of its statements when they are plain calls."""

@@ -90,6 +90,12 @@ class Emitter:
         made = [thing for _shape, thing in self.uses(file, span)]
         return bool(made) and all(isinstance(thing, Layer) and thing.name in self.in_place for thing in made)
 
+    def adds_into_body(self, file: str, span: ast.Span) -> bool:
+        """Whether every add this residual statement made, in every use of its block, may write into the
+        body's output (its first input)."""
+        adds = [thing for _shape, thing in self.uses(file, span) if isinstance(thing, Layer) and thing.op == "add"]
+        return bool(adds) and all(self.in_place.get(add.name) == 0 for add in adds)
+
     def literal(self, value, file: str = "", span: ast.Span = ast.NO_SPAN) -> str:
         if value is None or isinstance(value, (bool, int, float, str)):
             return repr(value)

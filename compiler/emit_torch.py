@@ -12,8 +12,8 @@ computes them and the state_dict keys read like torchvision's
 `conv2d` statement, the conv in it; see compiler/naming.py). Shapes come from the graph; nothing is inferred here.
 `forward` runs the graph's layers in build order; the joins (residual add,
 concat, gate multiply) are the only computation written here. Activations
-whose input nothing else reads run in place, as torchvision's do
-(compiler/inplace.py; the source emitter makes the same choice).
+and residual adds whose input nothing else reads run in place, as
+torchvision's do (compiler/inplace.py; the source emitter does the same).
 """
 
 from __future__ import annotations
@@ -46,7 +46,12 @@ class Network(nn.Module):
                 module = layer.spec.torch_module(layer.attrs, layer.in_shapes, **extra)
                 _place(self, layer.name, module)
             index[layer.name] = len(index)
-            steps.append((layer.op, module, tuple(index[i] for i in layer.inputs), layer.aux))
+            inputs = tuple(index[i] for i in layer.inputs)
+            op = layer.op
+            if op == "add" and layer.name in in_place:  # into the input nothing else reads: a += b
+                written = in_place[layer.name]
+                op, inputs = "add_", (inputs[written], *inputs[:written], *inputs[written + 1:])
+            steps.append((op, module, inputs, layer.aux))
         self._output = index[graph.result]
         self._aux = [index[name] for name in graph.aux.values()]
         # Drop each value after its last use, as a hand-written forward does by
@@ -74,6 +79,8 @@ class Network(nn.Module):
                 values.append(module(values[inputs[0]]))
             elif op == "add":
                 values.append(values[inputs[0]] + values[inputs[1]])
+            elif op == "add_":
+                values.append(values[inputs[0]].add_(values[inputs[1]]))
             elif op == "concat":
                 values.append(torch.cat([values[i] for i in inputs], dim=1))
             else:  # multiply: a gate scales the feature map

@@ -1,6 +1,6 @@
-"""In-place activations (compiler/inplace.py): built only where nothing else reads the overwritten
-value, and then the same outputs and gradients, bit for bit, as out of place; at least where
-torchvision builds them."""
+"""In-place activations and residual adds (compiler/inplace.py): built only where nothing else
+reads the overwritten value, and then the same outputs and gradients, bit for bit, as out of place;
+at least where torchvision builds them."""
 
 import copy
 
@@ -22,6 +22,18 @@ block pre_act(out):
         conv(out, 3)
     relu()
 
+block post(out):
+    residual:
+        conv(out, 3)
+        relu()
+
+block post_projected(out):
+    residual:
+        conv(out, 3)
+        relu()
+    shortcut:
+        conv(out, 1)
+
 network probe(num_classes = 10)
 input 3 x 16 x 16
 
@@ -34,6 +46,8 @@ features:
     identity()
     relu()
     pre_act(8)
+    post(8)
+    post_projected(8)
 
 head:
     global_avgpool()
@@ -48,19 +62,36 @@ def test_in_place_only_where_nothing_else_reads_the_value(tmp_path):
     path.write_text(PROBE)
     graph = build_graph(path)
     chosen = in_place_layers(graph)
-    acts = [(layer.op, layer.name in chosen) for layer in graph.layers() if layer.op in ("relu", "sigmoid")]
+    acts = [(layer.op, chosen.get(layer.name)) for layer in graph.layers() if layer.op in ("relu", "sigmoid", "add")]
     assert acts == [
-        ("relu", False),  # the network's input: the caller's tensor
-        ("relu", True),  # a conv's output, read by this relu alone
-        ("sigmoid", False),  # no in-place form
-        ("relu", False),  # sigmoid keeps its output for its backward
-        ("relu", False),  # identity hands on the tensor it was given
-        ("relu", False),  # the block's input, which the residual's add reads too
-        ("relu", True),  # after the add
-        ("relu", True),  # after the last linear: the network's output is the relu's, not the linear's
+        ("relu", None),  # the network's input: the caller's tensor
+        ("relu", 0),  # a conv's output, read by this relu alone
+        ("sigmoid", None),  # no in-place form
+        ("relu", None),  # sigmoid keeps its output for its backward
+        ("relu", None),  # identity hands on the tensor it was given
+        ("relu", None),  # pre_act: the block's input, which the residual's add reads too
+        ("add", 0),  # into the body's output (a conv's)
+        ("relu", 0),  # after the add
+        ("relu", 0),  # post: the body's relu
+        ("add", None),  # the body ends in a relu (kept for its backward), the shortcut is the block's input
+        ("relu", 0),  # post_projected: the body's relu
+        ("add", 1),  # into the shortcut's conv output: b + a is a + b, bit for bit
+        ("relu", 0),  # after the last linear: the network's output is the relu's, not the linear's
     ]
     model = archc.build(path)
-    assert sum(isinstance(m, nn.ReLU) and m.inplace for m in model.modules()) == 3
+    assert sum(isinstance(m, nn.ReLU) and m.inplace for m in model.modules()) == 5
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(randomise(model, seed=0).eval()(x), _out_of_place(model).eval()(x))
+
+
+def _out_of_place(model: nn.Module) -> nn.Module:
+    """A copy that builds no tensor in place: activations' inplace off, adds as a + b."""
+    copied = copy.deepcopy(model)
+    for module in copied.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+    copied._steps = [("add" if op == "add_" else op, *rest) for op, *rest in copied._steps]
+    return copied
 
 
 NETWORKS = [("mobilenet_v3_small.arch", None, 96), ("resnet.arch", "resnet18", 64), ("efficientnet.arch", "b0", 64),
@@ -72,10 +103,8 @@ def test_in_place_trains_bit_for_bit_as_out_of_place(name, variant, side):
     """Training mode, forward and backward: the same outputs (aux heads too) and every gradient equal."""
     model = randomise(archc.build(ZOO / name, variant=variant, input=f"3x{side}x{side}"), seed=3).train()
     assert any(getattr(m, "inplace", False) for m in model.modules())
-    reference = copy.deepcopy(model)
-    for module in reference.modules():
-        if hasattr(module, "inplace"):
-            module.inplace = False
+    assert any(op == "add_" for op, *_ in model._steps) == (name not in ("googlenet.arch", "nin.arch"))
+    reference = _out_of_place(model)
     x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
     results = []
     for net in (model, reference):
