@@ -6,6 +6,7 @@ would be per process) two processes compute the same steps as one, up to the
 order of float additions.
 """
 
+import json
 import subprocess
 import sys
 
@@ -34,15 +35,22 @@ ARGS = ["--input", "1x16x16", "--epochs", "2", "--batch", "32", "--optimizer", "
         "--warmup", "0"]
 
 
-def test_two_gloo_processes_match_one(tmp_path):
+@pytest.mark.parametrize("compile_flags", [[], ["--compile", "auto"]], ids=["eager", "compile-auto"])
+def test_two_gloo_processes_match_one(tmp_path, compile_flags):
+    """With --compile auto the two processes also run the compile trial (real inductor, about 10 s more):
+    both time the same steps, decide on the sums, and their training still matches one eager process."""
     net = tmp_path / "plain.arch"
     net.write_text(PLAIN)
     one = run_archc("train", str(net), *ARGS, "--out", str(tmp_path / "one"), timeout=300)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "archc", "train", str(net), *ARGS, "--out", str(tmp_path / "two")],
+                          "-m", "archc", "train", str(net), *ARGS, *compile_flags, "--out", str(tmp_path / "two")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert two.returncode == 0, two.stderr
+    if compile_flags:
+        compiled = json.loads((tmp_path / "two" / "summary.json").read_text())["compile"]
+        assert compiled["mode"] == "auto" and compiled["decided"], compiled
+        assert two.stdout.count("torch.compile trial:") == 1  # said once, by rank 0
     assert "× 2 processes" in two.stdout and two.stdout.count("epoch 2/2") == 1  # rank 0 alone reports
     expected = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     actual = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
