@@ -60,7 +60,7 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
                        help="bf16 autocast (default: on with CUDA where supported)")
     train.add_argument("--workers", type=int, help="DataLoader worker processes")
     train.add_argument("--cache", choices=["auto", "memory", "off"],
-                       help="decode a folder once into device memory (auto: on a GPU, when it fits)")
+                       help="decode a folder once into device (or main) memory (auto: when it fits)")
 
 
 FLAGS = ["data", "input", "variant", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",

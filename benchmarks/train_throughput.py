@@ -22,10 +22,10 @@ GPU, eager on CPU) at least the better of torchvision's eager and compiled rates
 folder tree in a temporary folder, are trained on for whole epochs by one network (default
 mobilenet_v3_small, the fastest, so the most demanding on the data path), with the same step
 as (a) under the trainer's default, through:
-  * the trainer's data path, as `archc train` picks it: on a GPU the folder decoded once with
-    nvjpeg into a uint8 cache on the GPU (runtime/cache.py) and batches cropped, flipped and
-    normalised there (runtime/batches.py, runtime/augment.py); without a GPU, or when the cache
-    does not fit, PIL in DataLoader workers;
+  * the trainer's data paths: its default where the cache fits, the folder decoded once (on a
+    GPU with nvjpeg) into a uint8 cache on the device (runtime/cache.py) and batches cropped,
+    flipped and normalised there (runtime/batches.py, runtime/augment.py); and its fallback
+    where the cache does not fit, PIL in DataLoader workers;
   * the standard recipe: torchvision ImageFolder + RandomResizedCrop + RandomHorizontalFlip
     + ToTensor + Normalize in DataLoader workers (one per core), pinned memory.
 img/s of an epoch is images / wall time from its first batch asked for to the last step
@@ -283,8 +283,8 @@ def trainer_source(root: Path, args, cache: bool):
     preparing it, description), or None while the trainer's modules have not landed.
 
     cache: the folder decoded once into a uint8 tensor on the device (on a GPU with nvjpeg; `archc train`'s
-    default there when it fits), batches cut and augmented there; else PIL in DataLoader workers (its
-    fallback, and its default on CPU). See runtime/cache.py and runtime/batches.py."""
+    default where it fits), batches cut and augmented there; else PIL in DataLoader workers (its
+    fallback). See runtime/cache.py and runtime/batches.py."""
     try:
         from archc.runtime.batches import LoaderBatches, TensorBatches
         from archc.runtime.cache import cache_pool
@@ -303,12 +303,12 @@ def trainer_source(root: Path, args, cache: bool):
         source = TensorBatches(pool.images, pool.labels, size, normalize, **augmentation)
         what = (f"uint8 cache on the {'GPU (nvjpeg decoding)' if device.type == 'cuda' else 'CPU'}, "
                 f"{len(pool)}×3×{eval_resize}², crops cut there")
-        what += " (its default on a GPU)" if device.type == "cuda" else " (`--cache memory`)"
+        what += " (its default where the cache fits)"
     else:
         source = LoaderBatches(pool.files, pool.labels, 3, size, normalize, eval_resize, workers=args.workers,
                                pin=device.type == "cuda", **augmentation)
         what = f"PIL in {args.workers} DataLoader workers, no cache"
-        what += " (its default on CPU)" if device.type == "cpu" else " (its fallback when the cache does not fit)"
+        what += " (its fallback where the cache does not fit)"
     sync(args.device)
     return source, torch.arange(len(pool)), time.perf_counter() - start, what
 

@@ -63,7 +63,7 @@ class TrainConfig(BaseModel):
     compile: bool | Literal["auto"] | None = None
     amp: bool | None = None  # bf16 autocast; default: on for cuda where supported
     workers: int | None = Field(None, ge=0, le=256)  # DataLoader processes; default: min(8, CPUs)
-    cache: Literal["auto", "memory", "off"] = "auto"  # a folder decoded once into device memory (auto: on cuda if it fits)
+    cache: Literal["auto", "memory", "off"] = "auto"  # a folder decoded once into device memory (auto: if it fits)
 
 
 def load_config(path: str | Path) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .batches import LoaderBatches, Shard, TensorBatches
-from .cache import cache_pool, fits_on_device
+from .cache import cache_pool, fits_on_device, free_memory
 from .config import ConfigError, TrainConfig
 from .data import (
     DataError,
@@ -224,14 +224,16 @@ def _with_classes(file: Path, params: dict, declared_params: dict, classes: int)
 
 def _decode(pool: Pool, cfg: TrainConfig, digits: bool, eval_resize: int, device: torch.device, workers: int,
             stats: dict) -> Pool:
-    """Digits go to the device as they are; a folder is cached there when asked or when it fits (on a GPU),
-    else its files are checked once and read by DataLoader workers."""
+    """Digits go to the device as they are; a folder is cached there when asked or when it fits (in a
+    quarter of the GPU's free memory, or of the available memory shared by the processes on a CPU), else
+    its files are checked once and read by DataLoader workers."""
     if digits:
         pool.images = pool.images.to(device)
         return pool
     cache = cfg.cache == "memory"
-    if cfg.cache == "auto" and device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
+    if cfg.cache == "auto":
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's processes on this machine
+        free = free_memory(device, processes=1 if device.type == "cuda" else local)
         cache = fits_on_device(len(pool), pool.channels, eval_resize, free)
     if cache:
         return cache_pool(pool, eval_resize, device, workers=max(1, workers), stats=stats)

@@ -34,13 +34,16 @@ def image_tree(root, per_class=8, layout="flat"):
     return root
 
 
-def test_corrupt_and_non_image_files_are_skipped_and_counted(tmp_path):
+@pytest.mark.parametrize("cache", ["off", "auto"])
+def test_corrupt_and_non_image_files_are_skipped_and_counted(tmp_path, cache):
+    """By PIL in DataLoader workers (--cache off) and by the cache (the default, where it fits)."""
     data = image_tree(tmp_path / "data")
     (data / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (data / "green" / "notes.txt").write_text("taken on a phone")
     (data / "blue" / ".DS_Store").write_bytes(b"\0")  # hidden files are not data
     summary = train(tiny_net(tmp_path, RGB_NET), TrainConfig(data=str(data), epochs=1, batch=8, workers=0,
-                                                             out=str(tmp_path / "run")), log=quiet)
+                                                             cache=cache, out=str(tmp_path / "run")), log=quiet)
+    assert summary["data_cached"] == (cache == "auto")
     assert summary["skipped_files"] == 2
     assert {s["file"].rsplit("/", 1)[1] for s in summary["skipped"]} == {"broken.jpg", "notes.txt"}
     assert summary["train_images"] + summary["val_images"] == 24
@@ -55,6 +58,24 @@ def test_the_tensor_cache_path_trains_on_cpu_and_skips_the_same_files(tmp_path):
     assert summary["data_cached"] and summary["skipped_files"] == 1
     assert (summary["train_images"], summary["val_images"]) == (18, 6)  # the tree's own split
     assert summary["val_accuracy"] > 0.5  # three colours: learnable in two epochs
+
+
+def test_on_a_cpu_the_default_caches_a_folder_only_when_it_fits(tmp_path, monkeypatch):
+    """24 images as 3×18×18 uint8 squares take 23,328 bytes: cached when a quarter of the available memory
+    holds them, read by PIL workers otherwise; the two runs train alike."""
+    from archc.runtime import cache, run
+
+    assert cache.free_memory(torch.device("cpu")) > 10**6  # this machine's MemAvailable, read
+    data = image_tree(tmp_path / "data")
+    net = tiny_net(tmp_path, RGB_NET)
+    seen = []
+    for free in (4 * 23_328 + 4, 4 * 23_328 - 4):
+        monkeypatch.setattr(run, "free_memory", lambda device, processes=1, free=free: free)
+        summary = train(net, TrainConfig(data=str(data), epochs=2, batch=8, workers=0, input="3x16x16",
+                                         out=str(tmp_path / f"run-{free}")), log=quiet)
+        seen.append(summary["data_cached"])
+        assert summary["train_images"] + summary["val_images"] == 24 and summary["val_accuracy"] > 0.5
+    assert seen == [True, False]
 
 
 def test_an_empty_class_folder_is_a_clear_error_before_training(tmp_path):
