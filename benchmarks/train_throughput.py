@@ -535,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="steps per model per round (default 10 on GPU, 4 on CPU)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first (default 3)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1: steady figures)")
-    ap.add_argument("--images", type=int, help="JPEGs for (b) (default 4000 on GPU, 48 on CPU; 0 skips (b))")
+    ap.add_argument("--images", type=int, help="JPEGs for (b) (default 4000 on GPU, 128 on CPU; 0 skips (b))")
     ap.add_argument("--epochs", type=int, default=3, help="steady epochs after the first, for (b) (default 3)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                     help="DataLoader workers of the standard recipe (default: one per core)")
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     args.compile = gpu if args.compile is None else args.compile
     # archc's default as `archc train` runs it: its compile trial on a GPU, eager on CPU
     args.default_auto = args.compile and (args.default == "auto" if args.default else gpu)
-    args.images = (4000 if gpu else 48) if args.images is None else args.images
+    args.images = (4000 if gpu else 128) if args.images is None else args.images
     if gpu:
         torch.backends.cudnn.benchmark = True
     else:
