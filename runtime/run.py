@@ -58,10 +58,18 @@ def train(file: str | Path, cfg: TrainConfig, resume: bool = False, log=print) -
         torch.cuda.set_device(device)
     if device.type == "cpu" and dist.world > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world))
+    tune_backends(device)
     try:
         return _train(file, cfg, resume, device, dist, log if dist.main else _quiet, began)
     finally:
         shutdown(dist)
+
+
+def tune_backends(device: torch.device) -> None:
+    """On a GPU, let cuDNN time its convolution algorithms once per shape and keep the fastest: training
+    batches all have one shape (the issue's reference figures and benchmarks/ were measured so)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
 
 def _quiet(*_args, **_kwargs) -> None:
