@@ -5,7 +5,7 @@
                 [--weight-decay WD] [--schedule cosine|step|plateau|onecycle|none] [--warmup EPOCHS]
                 [--label-smoothing E] [--aux-weight W] [--clip-grad NORM] [--kfold K] [--seed S] [--out DIR]
                 [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--compile [auto] | --no-compile]
-                [--amp/--no-amp] [--workers N] [--val FRACTION]
+                [--amp/--no-amp] [--workers N] [--val FRACTION] [--recompute-bn auto|always|never]
 
 Exit status: 0 trained; 1 the network, the data or the run failed (a
 message says which); 2 a usage error (a bad flag, config file or value).
@@ -59,13 +59,16 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                        help="bf16 autocast (default: on with CUDA where supported)")
     train.add_argument("--workers", type=int, help="DataLoader worker processes")
+    train.add_argument("--recompute-bn", choices=["auto", "always", "never"],
+                       help="recompute batch-norm statistics from training images before validating (auto: while "
+                            "their moving averages lag, e.g. MobileNetV3's momentum 0.01 in a short run)")
     train.add_argument("--cache", choices=["auto", "memory", "off"],
                        help="decode a folder once into device (or main) memory (auto: when it fits)")
 
 
 FLAGS = ["data", "input", "variant", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
          "schedule", "warmup", "label_smoothing", "aux_weight", "clip_grad", "color_jitter", "min_crop_scale", "flip",
-         "kfold", "val", "seed", "out", "device", "compile", "amp", "workers", "cache"]
+         "kfold", "val", "seed", "out", "device", "compile", "amp", "workers", "cache", "recompute_bn"]
 
 
 def _compile_value(value: str) -> str:

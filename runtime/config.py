@@ -63,6 +63,8 @@ class TrainConfig(BaseModel):
     compile: bool | Literal["auto"] | None = None
     amp: bool | None = None  # bf16 autocast; default: on for cuda where supported
     workers: int | None = Field(None, ge=0, le=256)  # DataLoader processes; default: min(8, CPUs)
+    # batch-norm statistics recomputed before validating while their moving averages lag (runtime/bn_stats.py)
+    recompute_bn: Literal["auto", "always", "never"] = "auto"
     cache: Literal["auto", "memory", "off"] = "auto"  # a folder decoded once into device memory (auto: if it fits)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .bn_stats import needs_recompute, recompute, spread
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .compile_trial import Runners
 from .config import TrainConfig
@@ -143,6 +144,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if events is not None and events.note and start == 0:
         plan.log(events.note)
     best = max((row["val_accuracy"] for row in metrics), default=-1.0)
+    recomputed = 0  # validations preceded by recomputed batch-norm statistics (runtime/bn_stats.py)
     out_of_memory = False
     try:
         for epoch in range(start, cfg.epochs):
@@ -150,6 +152,14 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
             train_loss, train_accuracy = _train_epoch(plan, runners, model, source, train_positions, batch, epoch,
                                                       steps, optimizer, schedule, last)
             seconds = time.perf_counter() - began
+            if needs_recompute(model, (epoch + 1) * steps, cfg.recompute_bn):
+                seen = recompute(model, _on_device(plan, source.eval_batches(spread(train_positions), batch)),
+                                 dist, lambda: _autocast(plan))
+                if not recomputed:
+                    plan.log(f"batch norm: running statistics recomputed from {seen * dist.world:,} training images "
+                             f"before validating (their moving averages had not caught up after {(epoch + 1) * steps}"
+                             " steps; --recompute-bn never keeps them)")
+                recomputed += 1
             val_loss, val_accuracy, _ = evaluate(plan, runners.for_eval(), source, val_positions, batch)
             schedule.end_epoch(val_loss)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
@@ -176,7 +186,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if out_of_memory:
         optimizer.zero_grad(set_to_none=True)
         raise TrainingStopped(_out_of_memory(plan, batch))
-    return _finish(plan, runners, model, source, val_positions, batch, folder, metrics)
+    return _finish(plan, runners, model, source, val_positions, batch, folder, metrics, recomputed)
 
 
 def _resume(last: Path, plan: Plan, model, optimizer, schedule) -> tuple[int, list[dict]]:
@@ -260,10 +270,7 @@ def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int,
     totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss, correct
     count = 0
     matrix = torch.zeros(classes * classes, device=device, dtype=torch.int64) if confusion else None
-    for images, labels in source.eval_batches(positions, batch):
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
+    for images, labels in _on_device(plan, source.eval_batches(positions, batch)):
         with _autocast(plan):
             logits = runner(images)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
@@ -278,8 +285,17 @@ def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int,
     return loss_sum / max(1, count), correct / max(1, count), matrix
 
 
+def _on_device(plan: Plan, batches):
+    """(images, labels) moved to the training device, images channels_last on a GPU."""
+    for images, labels in batches:
+        images, labels = images.to(plan.device, non_blocking=True), labels.to(plan.device, non_blocking=True)
+        if plan.device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        yield images, labels
+
+
 def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: int, folder: Path,
-            metrics: list[dict]) -> dict:
+            metrics: list[dict], recomputed: int) -> dict:
     """Confusion of best.pt on the validation set, the curves, and this split's summary."""
     best_row = max(metrics, key=lambda row: row["val_accuracy"])
     barrier(plan.dist)
@@ -294,6 +310,7 @@ def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: i
                                     / max(1e-9, sum(r["seconds"] for r in metrics)), 1),
         "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes),
         "compile": runners.report(),
+        "bn_recomputed_epochs": recomputed,  # validations after recomputing batch-norm statistics
     }
     if len(plan.classes) <= SUMMARY_CLASSES:
         summary["confusion"] = matrix.tolist()
