@@ -530,8 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", choices=sorted(NETWORKS), help="networks for (a) (default: all four)")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="also time torch.compile'd models (default: on for cuda, off for cpu)")
-    ap.add_argument("--rounds", type=int, default=6,
-                    help="interleaved timing rounds (default 6; a multiple of the model count evens out who goes first)")
+    ap.add_argument("--rounds", type=int,
+                    help="interleaved timing rounds (default 6 on GPU, 12 on CPU, where a shared 2-core machine's "
+                         "load moves single rounds by ±5%%; a multiple of the model count evens out who goes first)")
     ap.add_argument("--steps", type=int, help="steps per model per round (default 10 on GPU, 4 on CPU)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first (default 3)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1: steady figures)")
@@ -557,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or (256 if gpu else 8)
     args.size = args.size or (224 if gpu else 128)
     args.steps = args.steps or (10 if gpu else 4)
+    args.rounds = args.rounds or (6 if gpu else 12)
     args.compile = gpu if args.compile is None else args.compile
     # archc's default as `archc train` runs it: its compile trial on a GPU, eager on CPU
     args.default_auto = args.compile and (args.default == "auto" if args.default else gpu)
