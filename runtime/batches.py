@@ -24,6 +24,7 @@ import torch
 
 from .augment import augment, centre_crop, draw_crops
 from .data import _pil_errors, eval_transform, read_pil, train_transform
+from .prefetch import prefetched
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -60,6 +61,10 @@ class TensorBatches:
         self.shard = shard or Shard()
 
     def train_epoch(self, positions: torch.Tensor, batch: int, epoch: int, seed: int) -> Iterator:
+        batches = self._train_epoch(positions, batch, epoch, seed)
+        return prefetched(batches) if self.images.device.type == "cpu" else batches  # see runtime/prefetch.py
+
+    def _train_epoch(self, positions: torch.Tensor, batch: int, epoch: int, seed: int) -> Iterator:
         generator = epoch_generator(seed, epoch)
         for chunk in global_batches(positions, batch, generator):
             params = draw_crops(batch, generator, self.min_scale, self.flip, self.jitter)
