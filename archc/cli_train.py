@@ -5,7 +5,8 @@
                 [--weight-decay WD] [--schedule cosine|step|plateau|onecycle|none] [--warmup EPOCHS]
                 [--label-smoothing E] [--aux-weight W] [--clip-grad NORM] [--kfold K] [--seed S] [--out DIR]
                 [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--compile [auto] | --no-compile]
-                [--amp/--no-amp] [--workers N] [--val FRACTION] [--recompute-bn auto|always|never]
+                [--amp/--no-amp] [--workers N] [--val FRACTION] [--cache auto|memory|off]
+                [--recompute-bn auto|always|never]
 
 Exit status: 0 trained; 1 the network, the data or the run failed (a
 message says which); 2 a usage error (a bad flag, config file or value).
