@@ -401,8 +401,6 @@ def fmt_rate(r: float) -> str:
 
 
 def step_table(results: dict[str, list[Runner]], args) -> tuple[list[str], list[str]]:
-    if isinstance(args, dict):
-        args = argparse.Namespace(**args)
     """Markdown lines of the step-rate table, and the networks that miss the target.
 
     Two ratios: of the medians, and the median over rounds of each round's own ratio (archc's default
@@ -605,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in todo:
         print(f"(a) {key} ...", file=sys.stderr, flush=True)
         results[key] = step_rates(key, args)
-        print("\n".join(step_table({key: results[key]}, settings)[0]), file=sys.stderr, flush=True)
+        print("\n".join(step_table({key: results[key]}, args)[0]), file=sys.stderr, flush=True)
         report(final=False)
         release()
     print(report(final=True))

@@ -275,7 +275,7 @@ class BodyWriter:
             self.init.append(f"{pad}    {target} = StochasticDepth({p}, 'row')")
             self.fwd.append(f"{fwd_pad}if self.{flag}:")
             self.fwd.append(f"{fwd_pad}    {var} = {target}({var})")
-        if self.emission.adds_into_body(self.scope.file, stmt.span):  # as torchvision: out += identity
+        if self.emission.in_place_everywhere(self.scope.file, stmt.span, op="add"):  # torchvision: out += identity
             self.fwd.append(f"{fwd_pad}{var} += {skip}")
         else:
             self.fwd.append(f"{fwd_pad}{var} = {var} + {skip}")

@@ -70,7 +70,7 @@ class Emitter:
         self.network_env = global_env(self.program, graph.params)
         self.helpers: set[str] = set()  # prelude pieces the file needs (HELPERS, "math", "StochasticDepth")
         self.factories: set[str] = set()  # ops passed as values: `def relu(c): ...`
-        self.in_place = in_place_layers(graph)  # activations that may overwrite their input (compiler/inplace.py)
+        self.in_place = in_place_layers(graph)  # layers that may overwrite an input (compiler/inplace.py)
         self.classes: dict[str, str] = {}  # block -> class name
         self.rendered: dict[str, dict] = {}  # block -> template data, callees first
         self.names_cache: dict[int, dict] = {}
@@ -85,16 +85,11 @@ class Emitter:
     def uses(self, file: str, span: ast.Span) -> list:
         return self.made.get((file, _key(span)), [])
 
-    def in_place_everywhere(self, file: str, span: ast.Span) -> bool:
-        """Whether every layer this call statement made, in every use of its block, may run in place."""
-        made = [thing for _shape, thing in self.uses(file, span)]
-        return bool(made) and all(isinstance(thing, Layer) and thing.name in self.in_place for thing in made)
-
-    def adds_into_body(self, file: str, span: ast.Span) -> bool:
-        """Whether every add this residual statement made, in every use of its block, may write into the
-        body's output (its first input)."""
-        adds = [thing for _shape, thing in self.uses(file, span) if isinstance(thing, Layer) and thing.op == "add"]
-        return bool(adds) and all(self.in_place.get(add.name) == 0 for add in adds)
+    def in_place_everywhere(self, file: str, span: ast.Span, op: str | None = None) -> bool:
+        """Whether every layer this statement made (its `op` layers only, if given), in every use of its
+        block, may overwrite its first input: an activation's input, a residual add's body output."""
+        made = [thing for _shape, thing in self.uses(file, span) if op is None or getattr(thing, "op", None) == op]
+        return bool(made) and all(isinstance(thing, Layer) and self.in_place.get(thing.name) == 0 for thing in made)
 
     def literal(self, value, file: str = "", span: ast.Span = ast.NO_SPAN) -> str:
         if value is None or isinstance(value, (bool, int, float, str)):

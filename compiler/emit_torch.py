@@ -38,7 +38,7 @@ class Network(nn.Module):
         self.network_name = name
         index = {"input": 0}
         steps = []
-        in_place = in_place_layers(graph)  # activations that may overwrite their input, as torchvision's do
+        in_place = in_place_layers(graph)  # activations and adds that may overwrite an input, as torchvision's
         for layer in graph.layers():
             module = None
             if layer.spec.callable_:

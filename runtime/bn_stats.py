@@ -41,9 +41,8 @@ def needs_recompute(model: torch.nn.Module, steps_done: int, mode: str) -> bool:
         return False
     if mode == "always":
         return True
-    slowest = min(m.momentum for m in layers if m.momentum is not None) if any(
-        m.momentum is not None for m in layers) else 1.0
-    return (1.0 - slowest) ** steps_done > LEFT_OVER
+    momenta = [m.momentum for m in layers if m.momentum is not None]  # None: a plain average already
+    return bool(momenta) and (1.0 - min(momenta)) ** steps_done > LEFT_OVER
 
 
 @torch.no_grad()

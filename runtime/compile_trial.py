@@ -136,12 +136,12 @@ class Runners:
 
     def __init__(self, module: torch.nn.Module, mode: str, *, sync: Callable[[], None] = lambda: None,
                  reduce: Callable[[torch.Tensor], torch.Tensor] = lambda totals: totals,
-                 log: Callable[[str], None] = print, trial: CompileTrial | None = None):
+                 log: Callable[[str], None] = print):
         self.mode, self.log = mode, log
         self.runners = {EAGER: module}
         if mode in ("on", "auto"):
             self.runners[COMPILED] = torch.compile(module)
-        self.trial = (trial or CompileTrial(sync=sync, reduce=reduce)) if mode == "auto" else None
+        self.trial = CompileTrial(sync=sync, reduce=reduce) if mode == "auto" else None
 
     def for_step(self) -> torch.nn.Module:
         if self.trial is not None:

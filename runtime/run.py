@@ -241,7 +241,7 @@ def _decode(pool: Pool, cfg: TrainConfig, digits: bool, eval_resize: int, device
     cache = cfg.cache == "memory"
     if cfg.cache == "auto":
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's processes on this machine
-        free = free_memory(device, processes=1 if device.type == "cuda" else local)
+        free = free_memory(device, processes=local)
         cache = fits_on_device(len(pool), pool.channels, eval_resize, free)
     if cache:
         return cache_pool(pool, eval_resize, device, workers=max(1, workers), stats=stats)

@@ -137,7 +137,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
         runner = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[plan.device.index] if plan.device.type == "cuda" else None)
     cuda = plan.device.type == "cuda"
-    runners = Runners(runner, plan.compile, log=plan.log if dist.main else lambda _: None,
+    runners = Runners(runner, plan.compile, log=plan.log,  # plan.log says nothing on ranks other than 0
                       sync=(lambda: torch.cuda.synchronize(plan.device)) if cuda else lambda: None,
                       reduce=lambda totals: all_sum(totals, dist))
     events = Events(folder, start) if dist.main else None
