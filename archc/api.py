@@ -11,15 +11,15 @@ from .compiler.program import library_dir
 
 def build(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
           **params: Any):
-    """The network as a torch.nn.Module, built from its checked graph.
+    """The network as a torch.nn.Module: the file `archc build` writes, compiled, so the module has its
+    classes and names (`model.features[1]` is row 1's block).
 
     Network parameters go in as Python values (`num_classes=42`, `aux=False`).
     Raises ArchError if the file has errors. Imports torch.
     """
-    from .compiler.emit_torch import Network
+    from .compiler.emit_torch import build_module
 
-    graph = build_graph(path, variant=variant, input=input, **params)
-    return Network(graph, name=Path(path).stem)
+    return build_module(build_graph(path, variant=variant, input=input, **params))
 
 
 def port(model, reference):

@@ -61,10 +61,10 @@ def graph(args) -> int:
 
 
 def _network(args):
-    from .compiler.emit_torch import Network
+    from .compiler.emit_torch import build_module
 
     checked = _graph_or_report(args)
-    return None if checked is None else (Network(checked, name=Path(args.file).stem), checked)
+    return None if checked is None else (build_module(checked), checked)
 
 
 def port(args) -> int:

@@ -104,7 +104,7 @@ def test_heads_of_the_zoo(name, variant, classifier):
     head = cam_head(graph)
     model = archc.build(ZOO / name, variant=variant)
     assert isinstance(model.get_submodule(head.pool), torch.nn.AdaptiveAvgPool2d)
-    assert graph.layer(head.pool).inputs == [head.feature] and graph.layer(head.feature).out_shape[0] == head.channels
+    assert list(graph.layer(head.pool).inputs) == [head.feature] and graph.layer(head.feature).out_shape[0] == head.channels
     if classifier:  # the network's last linear layer, fed by the pooled channels
         linear = model.get_submodule(head.linear)
         assert isinstance(linear, torch.nn.Linear) and linear.in_features == head.channels
