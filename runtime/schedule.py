@@ -32,7 +32,8 @@ def choose_batch(asked: int | None, images: int, processes: int) -> tuple[int, s
     Unset, it is DEFAULT_BATCH, or where that would leave fewer than FEW_STEPS steps an epoch the
     largest power of two that gives at least that many (not below SMALLEST_DEFAULT_BATCH): a small
     folder is not trained with one step an epoch. Each process takes an equal share of at least 2
-    images (batch norm normalises over the batch). ValueError when the split is too small for that.
+    images (batch norm normalises over the batch): ConfigError for a smaller --batch, ValueError when
+    the split itself is too small for that.
 
         >>> choose_batch(None, 1437, 1)
         (128, None)
@@ -46,7 +47,9 @@ def choose_batch(asked: int | None, images: int, processes: int) -> tuple[int, s
         raise ValueError(f"the training split has {images} image{'s' if images != 1 else ''}: a batch needs at "
                          f"least 2 per process ({least} over {processes})")
     if asked is not None and asked < least:
-        raise ValueError(f"--batch {asked}: a batch needs at least 2 images per process (batch norm normalises "
+        from .config import ConfigError
+
+        raise ConfigError(f"--batch {asked}: a batch needs at least 2 images per process (batch norm normalises "
                          f"over the batch), so at least {least} over {processes} process{'es' if processes > 1 else ''}")
     default = DEFAULT_BATCH
     while default > SMALLEST_DEFAULT_BATCH and images // default < FEW_STEPS:

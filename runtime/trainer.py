@@ -176,6 +176,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
                 if val_accuracy > best:  # before last.pt: a run killed between the two redoes this epoch
                     save_checkpoint(folder / "best.pt", {**state, "optimizer": None})
                 save_checkpoint(last, {**state, "optimizer": optimizer.state_dict()})
+                saved = epoch + 1  # at once: Ctrl-C from here on says this epoch
                 write_metrics_csv(folder, metrics)
                 events.epoch(row)
                 _report_epoch(plan, row)
