@@ -95,24 +95,28 @@ def _compile_value(value: str) -> str:
 
 
 def train(args) -> int:
-    from .runtime.config import ConfigError, load_config, merge
     from .runtime.run import train as run_training
 
-    try:
-        flags = {name: getattr(args, name) for name in FLAGS}
-        flags["set"] = _overrides(args.set)
-    except ValueError as error:
-        raise Usage(str(error)) from None
     with Failures() as failed:
-        try:
-            base = _resumed_config(args) if args.resume else {}
-            if args.config:
-                base.update(load_config(args.config))
-            cfg = merge(base, flags)
-        except ConfigError as error:
-            raise Usage(str(error)) from None
+        cfg = config_from(args, FLAGS, resumed=args.resume)
         run_training(args.file, cfg, resume=args.resume)
     return failed.status
+
+
+def config_from(args, names: list[str], resumed: bool = False):
+    """The TrainConfig of the flags `names`, over --config's file, over the resumed run's config.json;
+    Usage (exit 2) for anything wrong with them."""
+    from .runtime.config import ConfigError, load_config, merge
+
+    try:
+        flags = {name: getattr(args, name) for name in names}
+        flags["set"] = _overrides(args.set)
+        base = _resumed_config(args) if resumed else {}
+        if args.config:
+            base.update(load_config(args.config))
+        return merge(base, flags)
+    except (ValueError, ConfigError) as error:
+        raise Usage(str(error)) from None
 
 
 class Failures:
@@ -131,6 +135,7 @@ class Failures:
         from .runtime.finetune import InitError
         from .runtime.run import NetworkError
         from .runtime.runfolder import FolderInUse
+        from .runtime.study_jobs import StudyRunFailed
         from .runtime.trainer import TrainingInterrupted, TrainingStopped
 
         if error is None:
@@ -139,7 +144,7 @@ class Failures:
             raise Usage(str(error)) from None
         if isinstance(error, NetworkError):
             print(error, file=sys.stderr)
-        elif isinstance(error, (DataError, TrainingStopped, CheckpointError, InitError, FolderInUse)):
+        elif isinstance(error, (DataError, TrainingStopped, CheckpointError, InitError, FolderInUse, StudyRunFailed)):
             print(f"archc: error: {error}", file=sys.stderr)
         elif isinstance(error, TrainingInterrupted):
             print(interrupted_message(error), file=sys.stderr)

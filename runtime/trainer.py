@@ -14,8 +14,6 @@ Ctrl-C raises `TrainingInterrupted`, which says where the last checkpoint is.
 
 from __future__ import annotations
 
-import math
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from .config import TrainConfig
 from .distributed import Dist, all_sum, barrier
 from .finetune import Frozen, InitReport, freeze, head_groups, load_init
 from .outputs import Events, plot_confusion, plot_curves, write_json, write_metrics_csv
+from .progress import EpochProgress, report_epoch
 from .run_state import rng_state, seed_everything, set_rng_state, why_not_good
 from .runfolder import remove_stale_temp_files
 from .schedule import Schedule, choose_batch, choose_warmup, decay_and_no_decay, make_optimizer
@@ -179,7 +178,7 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
                 saved = epoch + 1  # at once: Ctrl-C from here on says this epoch
                 write_metrics_csv(folder, metrics)
                 events.epoch(row)
-                _report_epoch(plan, row)
+                report_epoch(plan, row)
             saved = epoch + 1
             best = max(best, val_accuracy)
             barrier(dist)
@@ -277,7 +276,7 @@ def _train_epoch(plan: Plan, runners: Runners, model, frozen: Frozen, source, po
     totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss × n, correct
     count = 0
     check_every = 1 if device.type == "cpu" else NAN_CHECK_STEPS
-    progress = _progress(plan, f"epoch {epoch + 1}/{cfg.epochs}", steps)
+    progress = EpochProgress(plan, f"epoch {epoch + 1}/{cfg.epochs}", steps)
     with progress:
         for step, (images, labels) in enumerate(source.train_epoch(positions, batch, epoch, cfg.seed)):
             lr = schedule.lr(epoch * steps + step)
@@ -396,50 +395,3 @@ def _out_of_memory(plan: Plan, batch: int) -> str:
 
 def _bytes(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
-
-
-def _report_epoch(plan: Plan, row: dict) -> None:
-    plan.log(f"epoch {row['epoch']}/{plan.cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
-             f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f}  lr {row['lr']:.3g}"
-             f"  {row['seconds']:.1f} s  {row['images_per_s']:.0f} img/s")
-
-
-class _progress:
-    """A rich progress bar on a terminal (rank 0 only), showing the epoch's running mean loss; nothing otherwise."""
-
-    def __init__(self, plan: Plan, title: str, steps: int, bar=None):
-        self.bar, self.steps = bar, steps
-        # reading the loss waits for a GPU: there, about ten looks an epoch (and the last step); on a CPU, every step
-        self.every = 1 if plan.device.type == "cpu" else max(1, min(10, steps // 10))
-        if self.bar is None and plan.dist.main and sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.fields[loss]}"), transient=True)
-        if self.bar is not None:
-            self.task = self.bar.add_task(title, total=steps, loss="")
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-
-    def advance(self, step: int, loss_sum: torch.Tensor, count: int) -> None:
-        """After step `step` (from 0): `loss_sum` over the `count` images of the epoch so far."""
-        if self.bar is None:
-            return
-        fields = {}
-        if (step + 1) % self.every == 0 or step + 1 == self.steps:
-            value = float(loss_sum) / max(1, count)
-            fields["loss"] = f"loss {value:.4f}" if math.isfinite(value) else ""
-        self.bar.update(self.task, completed=step + 1, **fields)

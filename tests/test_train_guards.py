@@ -145,7 +145,8 @@ def test_the_log_names_the_aux_heads_and_their_weight(tmp_path):
 
 
 def test_the_progress_bar_shows_the_running_loss_at_every_step_on_a_cpu():
-    from archc.runtime.trainer import Plan, _progress
+    from archc.runtime.progress import EpochProgress
+    from archc.runtime.trainer import Plan
 
     class Bar:
         def __init__(self):
@@ -160,7 +161,7 @@ def test_the_progress_bar_shows_the_running_loss_at_every_step_on_a_cpu():
     plan = Plan(cfg=TrainConfig(), arch_file=None, network="n", title="n", params={}, input=(1, 8, 8), classes=[],
                 normalize={}, eval_resize=8, arch_main="", arch_sources={}, device=torch.device("cpu"))
     bar = Bar()
-    progress = _progress(plan, "epoch 1/1", steps=3, bar=bar)
+    progress = EpochProgress(plan, "epoch 1/1", steps=3, bar=bar)
     for step, loss_sum in enumerate([2.0, 3.0, 3.0]):  # the epoch's summed loss after each step of 1 image
         progress.advance(step, torch.tensor(loss_sum), step + 1)
     assert bar.shown == [(1, "loss 2.0000"), (2, "loss 1.5000"), (3, "loss 1.0000")]
