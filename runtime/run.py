@@ -38,7 +38,7 @@ from .data import (
 from .distributed import Dist, broadcast, init, shutdown
 from .finetune import Source, read_source
 from .outputs import fold_table, mean_and_std, write_json
-from .runfolder import OutError, RunLock, prepare_out, remove_stale_temp_files
+from .runfolder import FolderInUse, OutError, RunLock, prepare_out, remove_stale_temp_files
 from .trainer import SUMMARY_CLASSES, Plan, TrainingInterrupted, fit
 
 SKIPPED_LISTED = 1000  # at most this many skipped files are named in summary.json
@@ -120,12 +120,10 @@ def _claim(out: Path, dist: Dist) -> RunLock | None:
             lock = RunLock(prepare_out(out)).acquire()
         except OutError as error:
             refusal = ("usage", str(error))
-        except Exception as error:  # FolderInUse, raised on every process below
+        except FolderInUse as error:
             refusal = ("busy", str(error))
-    refusal = broadcast(refusal, dist)
+    refusal = broadcast(refusal, dist)  # so that every process raises, not rank 0 alone
     if refusal is not None:
-        from .runfolder import FolderInUse
-
         raise (ConfigError if refusal[0] == "usage" else FolderInUse)(refusal[1])
     return lock
 

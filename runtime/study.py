@@ -45,11 +45,13 @@ class Entry:
     params: int
     macs: int  # per image, archc check's convention (torchinfo's mult-adds)
     max_batch: int | None  # the largest batch that fits --memory, if given
+    set: dict  # the --set values this network has a parameter for (each applies to the networks that have it)
 
 
 def plan(specs: list[str], cfg: TrainConfig, memory: str | None) -> list[Entry]:
     """Check every network at the study's input and the data's classes; ConfigError for what cannot be a study."""
     from ..compare import split_spec
+    from ..compiler.check import UsageError
 
     if not specs:
         raise ConfigError("archc study needs at least one network: FILE or FILE:VARIANT")
@@ -63,7 +65,13 @@ def plan(specs: list[str], cfg: TrainConfig, memory: str | None) -> list[Entry]:
         if not Path(path).is_file():
             raise ConfigError(f"no such file: {path}")
         label = _unique(Path(path).stem + (f"-{variant}" if variant else ""), labels)
-        entries.append(_entry(spec, label, path, variant, cfg, classes, digits, memory))
+        try:
+            entries.append(_entry(spec, label, path, variant, cfg, classes, digits, memory))
+        except (UsageError, ValueError) as error:  # a bad --memory, --input or parameter value
+            raise ConfigError(f"{spec}: {error}") from None
+    unused = set(cfg.set) - {name for entry in entries for name in entry.set}
+    if unused:
+        raise ConfigError(f"--set: no network here has the parameter {', '.join(sorted(unused))}")
     return entries
 
 
@@ -92,18 +100,14 @@ def _entry(spec: str, label: str, path: str, variant: str | None, cfg: TrainConf
 
     from ..compiler.check import parse_input
 
-    try:
-        declared = archc.check(path, variant=variant, **dict(cfg.set))
-    except (archc.UsageError, ValueError) as error:
-        raise ConfigError(f"{spec}: {error}") from None
+    names = archc.check(path, variant=variant).parameters
+    given = {k: v for k, v in cfg.set.items() if k in names}
+    declared = archc.check(path, variant=variant, **given)
     if not declared.ok:
         raise ConfigError(f"{spec} has errors: run archc check {path}" + (f" --variant {variant}" if variant else ""))
-    params = {**cfg.set, **({"num_classes": classes} if "num_classes" in declared.parameters else {})}
+    params = {**given, **({"num_classes": classes} if "num_classes" in declared.parameters else {})}
     if cfg.input:
-        try:
-            wanted = list(parse_input(cfg.input))
-        except archc.UsageError as error:
-            raise ConfigError(str(error)) from None
+        wanted = list(parse_input(cfg.input))
     else:
         wanted = [1, 32, 32] if digits else [3, *declared.input[1:]]
     report = archc.check(path, variant=variant, input=tuple(wanted), memory=memory, **params)
@@ -120,7 +124,7 @@ def _entry(spec: str, label: str, path: str, variant: str | None, cfg: TrainConf
     if report.output_shape != [classes]:
         raise ConfigError(f"{spec} outputs {_size(report.output_shape)} values per image, but the data has {classes} "
                           "classes (the network has no num_classes parameter to set)")
-    return Entry(spec, label, path, variant, shape, note, report.params, report.macs, report.max_batch)
+    return Entry(spec, label, path, variant, shape, note, report.params, report.macs, report.max_batch, given)
 
 
 def smallest_square(path: str, variant: str | None, wanted: list[int], params: dict) -> int | None:
@@ -152,13 +156,16 @@ def _size(shape: list[int]) -> str:
 def run(specs: list[str], cfg: TrainConfig, *, out: str | None = None, memory: str | None = None,
         parallel: int | None = None, ray: str | None = None, log=print) -> dict:
     """Plan, train every network not trained yet, and write the comparison; returns study.json's content."""
-    from .runfolder import prepare_out
+    from .runfolder import OutError, prepare_out
     from .study_jobs import Job, run_jobs
     from .study_report import write_outputs
 
     began = time.perf_counter()
     entries = plan(specs, cfg, memory)
-    folder = prepare_out(Path(out or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}"))
+    try:
+        folder = prepare_out(Path(out or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}"))
+    except OutError as error:
+        raise ConfigError(str(error)) from None
     recipe = {k: v for k, v in cfg.model_dump().items() if k != "out"}
     _claim(folder, specs, recipe, memory)
     for entry in entries:
@@ -174,7 +181,7 @@ def run(specs: list[str], cfg: TrainConfig, *, out: str | None = None, memory: s
             finished[entry.label] = summary
             continue
         config = {**cfg.model_dump(), "input": _size(entry.input).replace("×", "x"), "variant": entry.variant,
-                  "out": str(run_folder)}
+                  "set": entry.set, "out": str(run_folder)}
         jobs.append(Job(entry.label, entry.file, config, resume=(run_folder / "config.json").is_file()))
     finished.update(run_jobs(jobs, parallel=parallel, ray=ray, device=cfg.device, log=log))
     rows = [_row(entry, finished[entry.label], folder) for entry in entries]

@@ -143,3 +143,5 @@ def test_a_study_refuses_what_belongs_to_one_network(tmp_path):
     assert result.returncode == 2 and "fine-tune each with archc train" in result.stderr
     missing = run_archc("study", str(ZOO / "nin_v1.arch"), str(tmp_path / "nope.arch"))
     assert missing.returncode == 2 and f"no such file: {tmp_path / 'nope.arch'}" in missing.stderr
+    unknown = run_archc("study", str(ZOO / "nin_v1.arch"), str(ZOO / "nin_v2.arch"), "--set", "widht=2")
+    assert unknown.returncode == 2 and "--set: no network here has the parameter widht" in unknown.stderr
