@@ -57,17 +57,27 @@ def set_rng_state(state: dict) -> None:
 
 def not_finite(state: dict, prefix: str = "") -> list[str]:
     """The names of the floating-point tensors in `state` (nested dicts and lists, as an optimizer's
-    state_dict nests them) that hold an inf or a NaN."""
-    bad = []
+    state_dict nests them) that hold an inf or a NaN. One look per device: on a GPU, one wait, not one a tensor."""
+    named = list(_floating(state, prefix))
+    by_device: dict[torch.device, list[int]] = {}
+    for index, (_, tensor) in enumerate(named):
+        by_device.setdefault(tensor.device, []).append(index)
+    bad = set()
+    for indices in by_device.values():
+        finite = torch.stack([torch.isfinite(named[i][1]).all() for i in indices]).cpu()
+        bad |= {i for i, ok in zip(indices, finite.tolist()) if not ok}
+    return [named[i][0] for i in sorted(bad)]
+
+
+def _floating(state, prefix: str):
     items = state.items() if isinstance(state, dict) else enumerate(state)
     for key, value in items:
         name = f"{prefix}{key}"
         if isinstance(value, torch.Tensor):
-            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                bad.append(name)
+            if value.is_floating_point():
+                yield name, value
         elif isinstance(value, (dict, list, tuple)):
-            bad += not_finite(value, f"{name}.")
-    return bad
+            yield from _floating(value, f"{name}.")
 
 
 def why_not_good(val_loss: float, model_state: dict, optimizer_state: dict) -> str | None:

@@ -17,6 +17,10 @@ resumes the one that was interrupted (its finished folds are kept) and starts th
 folder refuses another recipe. Runs go one at a time in this process; with several GPUs, one per
 GPU in parallel (each a process of its own, `--parallel N` to choose); with `--ray ADDRESS`, each
 run is a Ray task with a GPU of its own where the cluster has GPUs (runtime/study_jobs.py).
+
+    >>> from archc import zoo_path
+    >>> smallest_square(str(zoo_path("inception_v3.arch")), None, [3, 32, 32], {"num_classes": 4})
+    75
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ whether to resume), so it travels to a subprocess as JSON or to a Ray worker as 
 folder's train.log and its result to the run folder's summary.json, as every run does.
 
     python -m archc.runtime.study_jobs RUN_FOLDER/job.json     # what a parallel job's process runs
+
+    >>> job = Job("nin_v2", "architectures/nin_v2.arch", {"epochs": 1, "kfold": 5, "out": "runs/s/nin_v2"})
+    >>> json.loads(json.dumps(asdict(job))) == asdict(job)  # it travels as JSON, or as a Ray task's argument
+    True
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def test_the_matching_is_ports_and_says_what_no_longer_fits():
         refit_pairs(model.state_dict(), torchvision.models.resnet50().state_dict())
 
 
+@pytest.mark.slow
 def test_init_from_a_torchvision_state_dict_lists_the_classifier_and_freeze_keeps_the_trunk(tmp_path):
     """A torchvision ResNet-18 state dict (1000 classes) into archc's ResNet-18 on 3 classes, the features frozen:
     exactly the classifier's two tensors are re-initialised, and every frozen tensor, batch-norm statistics

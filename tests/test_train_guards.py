@@ -23,6 +23,7 @@ from test_train import AUX, FAST, quiet, tiny_net
 from test_train_folders import RGB_NET, image_tree
 
 
+@pytest.mark.slow
 def test_a_run_whose_first_epoch_is_not_finite_keeps_no_checkpoint(tmp_path):
     """Issue 12's reproducer: one step an epoch at lr 1e30. The step's loss is finite, the weights, the batch-norm
     statistics and the validation loss after it are not: that epoch is no "last good checkpoint"."""
@@ -121,6 +122,7 @@ def test_a_small_folder_gets_a_batch_that_makes_steps_and_the_log_says_so(tmp_pa
     assert "warning: an epoch has 7 steps (57 training images at batch 8): too few to learn much" in lines
 
 
+@pytest.mark.slow
 def test_the_digits_keep_batch_128_and_one_epoch_warms_up_for_a_fifth_of_it(tmp_path):
     lines = []
     summary = train(tiny_net(tmp_path), TrainConfig(epochs=1, input="1x16x16", out=str(tmp_path / "run")),
