@@ -11,6 +11,7 @@
                   [--convention torchinfo|thop|fvcore]
     archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
     archc train FILE [--data DIR] [--epochs N] [--kfold K] [--out DIR] [--resume] ...   (archc/cli_train.py)
+    archc study FILE[:VARIANT]... [--data DIR] [--kfold K] [--memory SIZE] [--out DIR] ...   (archc/cli_study.py)
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     from . import cli_train  # imports no torch until it runs
 
     cli_train.add_arguments(sub.add_parser("train", help="train the network on the digits or an image folder"))
+
+    from . import cli_study  # imports no torch until it runs
+
+    cli_study.add_arguments(sub.add_parser("study", help="train several networks with one recipe and compare them"))
     return parser
 
 
@@ -144,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import cli_train
 
             return cli_train.train(args)
+        if args.command == "study":
+            from . import cli_study
+
+            return cli_study.study(args)
         if args.command in ("data", "eval", "predict", "cam"):
             from . import cli_tools
 
