@@ -122,6 +122,8 @@ def _split(args) -> int:
     totals = {s: sum(c[s] for c in report.counts.values()) for s in splits}
     print(f"{'total':<{width}}  " + "  ".join(f"{totals[s]:>7,}" for s in splits))
     _listed("files that are not images, left out", report.not_images)
+    _listed("left out, not regular files (links to folders are not followed, as training does not follow them)",
+            report.not_followed)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     verb = "linked" if args.mode == "link" else "copied"
@@ -143,6 +145,10 @@ def _resize(args) -> int:
           f"{report.rotated:,} only turned upright (EXIF); {report.unchanged:,} already small enough")
     _listed("skipped, not images", report.not_images)
     _listed("skipped, corrupt or unreadable", report.corrupt)
+    _listed("skipped, not regular files (links to folders are not followed, as training does not follow them)",
+            report.not_followed)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
