@@ -1,15 +1,17 @@
 """runtime/images.py, the one image reader: regular files only, decoded no larger than needed (JPEG draft,
-PIL's reduce), PIL's decompression-bomb warning said in words."""
+PIL's reduce), PIL's decompression-bomb warning said in words; and what that does to cam's memory."""
 
 import os
+import sys
 import warnings
 
 import pytest
 import torch
 from archc.runtime.data import load_view
 from archc.runtime.images import REDUCING_GAP, ImageTooLarge, NotRegularFile, decode, short_side_to
+from conftest import ROOT
 from PIL import Image
-from test_predict import NORMALIZE, random_image
+from test_predict import NORMALIZE, make_checkpoint, random_image
 from torchvision import transforms as T
 
 CKPT = {"input": [3, 32, 32], "eval_resize": 36, "normalize": NORMALIZE}
@@ -72,3 +74,31 @@ def test_a_fifo_named_like_an_image_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "x.jpg")
     with pytest.raises(NotRegularFile, match="is a FIFO, not a file"):
         decode(tmp_path / "x.jpg", "RGB")
+
+
+def test_the_cam_picture_is_the_views_size_whatever_the_images(tmp_path):
+    from archc.runtime.cam import cam_for_image
+
+    checkpoint, _ = make_checkpoint(tmp_path)
+    small, large = random_image(tmp_path / "s.png", 1, (60, 40)), smooth_image(tmp_path / "l.png", (3000, 2000))
+    cam_for_image(checkpoint, small, tmp_path / "small.png")
+    cam_for_image(checkpoint, large, tmp_path / "large.png")
+    assert Image.open(tmp_path / "small.png").size == Image.open(tmp_path / "large.png").size
+
+
+@pytest.mark.slow
+def test_cam_of_a_12000_pixel_square_png_stays_small(tmp_path):
+    """Issue 12's reproducer: this peaked at 7.3 GB (the map drawn at the image's full size)."""
+    import subprocess
+
+    checkpoint, _ = make_checkpoint(tmp_path)
+    Image.new("RGB", (12000, 12000), (120, 30, 200)).save(tmp_path / "big.png", compress_level=1)
+    program = ("import resource, sys; from archc.cli import main; code = main(sys.argv[1:]); "
+               "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", program, "cam", str(checkpoint), str(tmp_path / "big.png"),
+                             "-o", str(tmp_path / "cam.png")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    peak_mb = int(result.stdout.split("peak")[-1])
+    # torch and torchvision take about 800 MB here, the decoded PNG 576 MB (PIL keeps RGB in 4 bytes a pixel)
+    assert peak_mb < 2000, peak_mb
+    assert "DecompressionBombWarning" not in result.stderr and "144 megapixels" in result.stderr
