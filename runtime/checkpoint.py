@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT, VERSION = "archc-checkpoint", 1
+from .ckpt_schema import FORMAT, VERSION, ZIP_MAGIC
 
 
 class CheckpointError(Exception):
@@ -60,26 +60,6 @@ def _fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6 is a zip archive
-SNIFFED = 4096  # bytes read to tell a checkpoint from .arch text: the payload's "format" key comes first
-
-
-def sniff(path: str | Path) -> str | None:
-    """What a file that is not .arch text is, in words ("an archc checkpoint", ...), or None. Reads SNIFFED bytes."""
-    from .images import open_regular
-
-    try:
-        with open_regular(path) as handle:
-            head = handle.read(SNIFFED)
-    except OSError:
-        return None
-    if head.startswith(ZIP_MAGIC):
-        return "an archc checkpoint" if FORMAT.encode() in head else "a zip archive (as torch.save writes)"
-    if head[:1] == b"\x80":  # a pickle's PROTO opcode: torch's legacy format
-        return "a pickle (as old torch.save wrote)"
-    return None
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`, its metadata validated (runtime/ckpt_schema.py).
 
@@ -90,7 +70,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     from .ckpt_schema import validated
-    from .images import NotRegularFile, open_regular
+    from .files import NotRegularFile, open_regular
 
     try:
         handle = open_regular(path)
@@ -120,7 +100,7 @@ def _unreadable(path: str | Path, error: Exception) -> str:
     """Why torch.load refused a regular file, in words rather than its internals (a KeyError of 101 for text)."""
     import pickle
 
-    from .images import open_regular
+    from .files import open_regular
 
     if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
         return ("it holds Python objects besides tensors and plain values, which a safe load (weights_only=True) "

@@ -29,6 +29,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 # What torchvision's ImageFolder reads (runtime/data.py and the data tools use this one tuple)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -116,3 +117,26 @@ def list_files(folder: str | Path) -> Listing:
     listing.files.sort(key=lambda p: p.relative_to(root).parts)
     listing.skipped.sort(key=lambda item: str(item[0]))
     return listing
+
+
+class NotRegularFile(OSError):
+    """A path that is a FIFO, a device, a socket or a folder where a file is read."""
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """The file opened for reading, without blocking on a FIFO; NotRegularFile when it is not a regular file.
+
+    Every file archc reads by a user's path (images, checkpoints) is opened here: opening a FIFO
+    for reading waits for a writer, forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    handle = os.open(path, flags)
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise NotRegularFile(f"{path} is {what}, not a file")
+    except BaseException:
+        os.close(handle)
+        raise
+    return os.fdopen(handle, "rb")

@@ -1,7 +1,7 @@
 """The one way archc opens an image file: a regular file only, decoded no larger than needed.
 
-- A path is opened without blocking and must be a regular file: a FIFO named `x.jpg` is an
-  error, not a read that waits forever.
+- A path is opened without blocking and must be a regular file (runtime/files.py's open_regular):
+  a FIFO named `x.jpg` is an error, not a read that waits forever.
 - `decode(path, mode, target=...)` decodes at reduced size when the caller needs only `target`
   pixels: JPEG through its DCT scaling (PIL's `draft`), then whole-factor box reduction (PIL's
   `reduce`), always leaving at least REDUCING_GAP × the target on each side, as PIL's own
@@ -24,15 +24,15 @@ Imports PIL only (the data tools run without torch).
 
 from __future__ import annotations
 
-import os
-import stat
 import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from PIL import Image, UnidentifiedImageError
+
+from .files import open_regular
 
 REDUCING_GAP = 2.0
 # modes PIL's reduce() refuses, and what they become first when no mode is asked for
@@ -48,10 +48,6 @@ def _quiet_bomb_warning() -> None:
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-class NotRegularFile(OSError):
-    """A path that is a FIFO, a device, a socket or a folder: nothing to decode."""
-
-
 class ImageTooLarge(ValueError):
     """More pixels than PIL agrees to decode (twice Image.MAX_IMAGE_PIXELS)."""
 
@@ -60,21 +56,6 @@ class ImageTooLarge(ValueError):
 # UnidentifiedImageError and truncated data) and what its parsers leak from damaged headers
 DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
                                                    struct.error, Image.DecompressionBombError)
-
-
-def open_regular(path: str | Path) -> BinaryIO:
-    """The file opened for reading, without blocking on a FIFO; NotRegularFile when it is not a regular file."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    handle = os.open(path, flags)
-    try:
-        mode = os.fstat(handle).st_mode
-        if not stat.S_ISREG(mode):
-            what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise NotRegularFile(f"{path} is {what}, not a file")
-    except BaseException:
-        os.close(handle)
-        raise
-    return os.fdopen(handle, "rb")
 
 
 @dataclass
@@ -105,7 +86,7 @@ def decode(path: str | Path, mode: str | None = None,
 
     `target(width, height)` gives the (width, height) the caller will resize to; the image is then
     decoded at reduced size where that keeps REDUCING_GAP × the target. Raises OSError (no such
-    file, NotRegularFile, PIL's UnidentifiedImageError), ImageTooLarge, or PIL's errors for a
+    file, files.py's NotRegularFile, PIL's UnidentifiedImageError), ImageTooLarge, or PIL's errors for a
     damaged file (runtime/data.py's _pil_errors lists them).
     """
     _quiet_bomb_warning()

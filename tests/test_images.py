@@ -8,7 +8,8 @@ import warnings
 import pytest
 import torch
 from archc.runtime.data import load_view
-from archc.runtime.images import REDUCING_GAP, ImageTooLarge, NotRegularFile, decode, short_side_to
+from archc.runtime.files import NotRegularFile
+from archc.runtime.images import REDUCING_GAP, ImageTooLarge, decode, short_side_to
 from conftest import ROOT
 from PIL import Image
 from test_predict import NORMALIZE, make_checkpoint, random_image
