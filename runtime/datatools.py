@@ -223,6 +223,19 @@ def _resize_one(source: Path, target: Path, max_side: int) -> tuple[str, str]:
     return ("resized" if too_big else "rotated"), decoded.note
 
 
+def _one_entry_per_file(images: list[Path]) -> tuple[list[Path], int]:
+    """(one entry per real file, the number of other entries): in place, a link and the file it points to are
+    one image, rewritten once through the file itself (two threads rewriting it at once would race). A link
+    to a file outside the tree is rewritten as a resized copy where the link was; the file is left alone."""
+    chosen: dict[str, Path] = {}
+    for path in images:
+        real = os.path.realpath(path)
+        if real not in chosen or (chosen[real].is_symlink() and not path.is_symlink()):
+            chosen[real] = path
+    kept = set(chosen.values())
+    return [path for path in images if path in kept], len(images) - len(kept)
+
+
 def resize_tree(folder: str | Path, *, max_side: int = 500, out: str | Path | None = None,
                 workers: int | None = None) -> ResizeReport:
     """Resize every image under `folder` whose longer side exceeds `max_side`, keeping its aspect ratio.
@@ -249,6 +262,9 @@ def resize_tree(folder: str | Path, *, max_side: int = 500, out: str | Path | No
             raise DataToolError(f"-o {out}: already exists and is not empty; give a new or empty folder")
     images, others, not_followed = _images_under(folder)
     report = ResizeReport(not_images=others, not_followed=not_followed)
+    if out is None:
+        images, aliases = _one_entry_per_file(images)
+        report.unchanged += aliases
 
     def work(source: Path) -> tuple[Path, str, str]:
         target = target_root / source.relative_to(folder)

@@ -25,6 +25,7 @@ count it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -61,8 +62,8 @@ def classify(entry: os.DirEntry) -> str:
         if entry.is_symlink():
             try:
                 mode = os.stat(entry.path).st_mode  # the link's target
-            except OSError:
-                return "a broken link"
+            except OSError as error:
+                return "a loop of links" if error.errno == errno.ELOOP else "a broken link"
             if stat.S_ISDIR(mode):
                 return LINKED_FOLDER
             return "file" if stat.S_ISREG(mode) else f"a link to {_kind(mode)}: not a regular file"
