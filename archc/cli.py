@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _network_arguments(command: argparse.ArgumentParser, checkpoint: bool = False) -> None:
     if checkpoint:
-        command.add_argument("file", metavar="FILE", help="a .arch file, or a checkpoint from archc train (RUN/best.pt): "
-                                                          "its network at its settings")
+        command.add_argument("file", metavar="FILE",
+                             help="a .arch file, or a checkpoint from archc train (RUN/best.pt): its network at its "
+                                  "settings")
     else:
         command.add_argument("file")
     command.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")

@@ -180,7 +180,8 @@ def port(args) -> int:
             state = reference.state_dict()
             difference = port_and_compare(model, reference, checked.graph.input_shape)
             verdict = "agree" if difference <= 1e-4 else "DISAGREE"
-            print(f"eval logits {verdict} with torchvision's {name}: largest difference {difference:.2e} of their scale")
+            print(f"eval logits {verdict} with torchvision's {name}: largest difference {difference:.2e} "
+                  "of their scale")
             if difference > 1e-4:
                 return EXIT_ERRORS
         else:

@@ -76,7 +76,8 @@ def _meta_shapes(path, variant, input, params) -> list[tuple[int, ...]]:
 
     try:
         with torch.device("meta"):
-            return [tuple(t.shape) for t in archc.build(path, variant=variant, input=input, **params).state_dict().values()]
+            model = archc.build(path, variant=variant, input=input, **params)
+        return [tuple(t.shape) for t in model.state_dict().values()]
     except (ArchError, UsageError, ValueError):  # a setting this variant does not take
         return []
 

@@ -124,7 +124,8 @@ class CheckpointMeta(BaseModel):
             if not name.isidentifier() or len(name) > MAX_NAME:
                 raise ValueError(f"{name[:40]!r} is not a parameter name")
             if name in RESERVED_PARAMS:
-                raise ValueError(f"{name!r} is not a network parameter archc can set (it is an argument of archc.build)")
+                raise ValueError(f"{name!r} is not a network parameter archc can set "
+                                 "(it is an argument of archc.build)")
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
                 raise ValueError(f"{name} = {str(value)[:20]}… is out of range (at most {MAX_NUMBER:.0e} in size)")
             if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_NUMBER):

@@ -157,7 +157,8 @@ def _scan_tree(tree: Path) -> tuple[list[str], list[tuple[Path, int]], list[tupl
         listing = list_files(folder)
         skipped += [(str(path), why) for path, why in listing.skipped]
         if not listing.files:
-            left = f" ({len(listing.skipped)} entries in it skipped: {listing.skipped[0][1]}, ...)" if listing.skipped else ""
+            left = f" ({len(listing.skipped)} entries in it skipped: {listing.skipped[0][1]}, ...)" \
+                if listing.skipped else ""
             raise DataError(f"the class folder {folder} is empty{left}: every class needs at least one image")
         for path in listing.files:
             if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -233,7 +234,8 @@ def eval_transform(ckpt: dict[str, Any]):
     """Resize the short side to the checkpoint's eval_resize, centre crop to its input, normalise."""
     from torchvision import transforms as T
 
-    return T.Compose([*eval_view_steps(ckpt), T.ToTensor(), T.Normalize(ckpt["normalize"]["mean"], ckpt["normalize"]["std"])])
+    normalize = T.Normalize(ckpt["normalize"]["mean"], ckpt["normalize"]["std"])
+    return T.Compose([*eval_view_steps(ckpt), T.ToTensor(), normalize])
 
 
 @dataclass

@@ -34,10 +34,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .files import open_regular
 
-REDUCING_GAP = 2.0
+REDUCING_GAP = 2.0  # PIL's thumbnail default: keep at least twice the target before the final resize
 # modes PIL's reduce() refuses, and what they become first when no mode is asked for
-UNREDUCIBLE = {"P": "RGBA", "1": "L", "I;16": "I", "I;16B": "I", "I;16L": "I"}  # PIL's thumbnail default: keep at least twice the target before the final resize
-
+UNREDUCIBLE = {"P": "RGBA", "1": "L", "I;16": "I", "I;16B": "I", "I;16L": "I"}
 
 
 def _quiet_bomb_warning() -> None:

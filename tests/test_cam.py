@@ -106,9 +106,10 @@ def test_the_picture_has_a_colour_bar_and_a_caption(tmp_path):
     drawn = pixels(Image.open(tmp_path / "cam.png"))
     side = 32 * SCALE
     bar = drawn[:side, side + 8 + 7]  # the middle of the colour bar, top to bottom: jet from 1 down to 0
-    assert torch.equal(bar[0], jet(torch.tensor([[1.0]]))[0, 0]) and torch.equal(bar[-1], jet(torch.tensor([[0.0]]))[0, 0])
+    top, bottom = jet(torch.tensor([[1.0, 0.0]]))[0]
+    assert torch.equal(bar[0], top) and torch.equal(bar[-1], bottom)
     caption = drawn[side + 8:]
-    assert caption.shape[0] > 20 and (caption < 100).any() and (caption == 255).float().mean() > 0.8  # dark text on white
+    assert caption.shape[0] > 20 and (caption < 100).any() and (caption == 255).float().mean() > 0.8  # dark on white
     assert result["view_described"] == "short side resized to 36, centre crop 32x32"
 
 
@@ -164,7 +165,8 @@ def test_heads_of_the_zoo(name, variant, method, classifier):
         assert isinstance(linear, torch.nn.Linear) and linear.in_features == head.channels
         assert head.linear == [layer.name for layer in graph.layers() if layer.op == "linear" and not layer.aux][-1]
     else:
-        assert head.linear is None and head.channels == (10 if name == "nin.arch" else graph.layer(head.pool).out_shape[0])
+        pooled = graph.layer(head.pool).out_shape[0]
+        assert head.linear is None and head.channels == (10 if name == "nin.arch" else pooled)
 
 
 def test_heads_without_a_map_are_refused_with_the_reason(tmp_path):
