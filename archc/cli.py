@@ -193,7 +193,7 @@ def network_file(path: str, accept_checkpoint: bool = False) -> str:
     """"arch" for a file to compile, "checkpoint" for an archc checkpoint where the command takes one; Usage
     for a missing file, or for a checkpoint or other binary file where .arch text belongs (their bytes
     would otherwise be shown as the diagnostic's source line)."""
-    from .runtime.ckpt_schema import sniff
+    from .runtime.ckpt_format import sniff
 
     if not Path(path).is_file():
         raise Usage(f"no such file: {path}")

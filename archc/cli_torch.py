@@ -119,7 +119,7 @@ def _weights_of(path: str) -> tuple[dict, dict | None]:
     """(a state dict, the checkpoint it came from or None) from an archc checkpoint or a state-dict file."""
     import torch
 
-    from .runtime.ckpt_schema import sniff
+    from .runtime.ckpt_format import sniff
 
     if not Path(path).is_file():
         raise Usage(f"no such file: {path}")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .ckpt_schema import FORMAT, VERSION, ZIP_MAGIC
+from .ckpt_format import FORMAT, VERSION, ZIP_MAGIC
 
 
 class CheckpointError(Exception):

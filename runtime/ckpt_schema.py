@@ -30,10 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..compiler.program import MAX_IMPORTS
 from ..dsl.parse import MAX_SOURCE_CHARS
 
-FORMAT, VERSION = "archc-checkpoint", 1
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6 is a zip archive
-SNIFFED = 4096  # bytes read to tell a checkpoint from .arch text: the payload's "format" key comes first
-
 MAX_SIDE = 4096  # pixels per side of a checkpoint's input: a 3×4096×4096 float input is already 200 MB
 MAX_RESIZE_RATIO = 2  # eval_resize at most this × the input's larger side (archc train writes 256/224 of it)
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
@@ -45,23 +41,6 @@ RESERVED_PARAMS = ("path", "variant", "input", "text")
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 ParamValue = bool | int | float | str | None
-
-
-def sniff(path) -> str | None:
-    """What a file that is not .arch text is, in words ("an archc checkpoint", ...), or None. Reads SNIFFED
-    bytes and imports neither torch nor PIL: `archc check` asks."""
-    from .files import open_regular
-
-    try:
-        with open_regular(path) as handle:
-            head = handle.read(SNIFFED)
-    except OSError:
-        return None
-    if head.startswith(ZIP_MAGIC):
-        return "an archc checkpoint" if FORMAT.encode() in head else "a zip archive (as torch.save writes)"
-    if head[:1] == b"\x80":  # a pickle's PROTO opcode: torch's legacy format
-        return "a pickle (as old torch.save wrote)"
-    return None
 
 
 def relative_parts(name: str) -> tuple[str, ...]:
