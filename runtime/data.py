@@ -188,13 +188,10 @@ def drop_unreadable(pool: Pool, workers: int = 4) -> Pool:
 
 
 def _decode_problem(path: Path) -> str | None:
-    """None if the file decodes; else why not. JPEGs decode at 1/8 size (PIL's draft mode): the whole stream is read."""
-    from PIL import Image
-
+    """None if the file decodes; else why not. JPEGs decode at 1/8 size (PIL's draft mode): the whole stream is
+    read. Through runtime/images.py, as every image: a FIFO is refused, a very large image warns no raw warning."""
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
+        decode(path, target=lambda width, height: (max(1, width // 16), max(1, height // 16)))  # draft: 1/8
     except _pil_errors() as error:
         return f"cannot decode: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     return None
