@@ -33,8 +33,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+class _Version(argparse.Action):
+    """--version: archc's, Python's and torch's where installed (without importing torch)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print archc's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import platform
+        from importlib import metadata
+
+        from . import __version__
+
+        try:
+            torch = f"torch {metadata.version('torch')}"
+        except metadata.PackageNotFoundError:
+            torch = "no torch (archc check, compare, fmt and build need none)"
+        print(f"archc {__version__} (Python {platform.python_version()}, {torch})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archc", description="A declarative language and compiler for convolutional networks.")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
@@ -63,21 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: print it)")
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
-    _network_arguments(graph)
+    _network_arguments(graph, checkpoint=True)
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
 
     port = sub.add_parser("port", help="take a reference's weights into the archc network, and compare the logits")
     _network_arguments(port)
     port.add_argument("--from", dest="source", required=True, metavar="torchvision:NAME|FILE.pt",
-                      help="a torchvision builder (randomly initialised unless --pretrained) or a state-dict file")
+                      help="a torchvision builder (randomly initialised unless --pretrained), a state-dict file, "
+                           "or a checkpoint from archc train")
     port.add_argument("--pretrained", action="store_true", help="download torchvision's DEFAULT weights")
     port.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="where to write the ported state dict")
 
     export = sub.add_parser("export", help="write the network for other runtimes")
-    _network_arguments(export)
+    _network_arguments(export, checkpoint=True)
     export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX, with a dynamic batch dimension")
-    export.add_argument("--weights", metavar="FILE.pt", help="a state dict to load first (from archc port)")
+    export.add_argument("--weights", metavar="FILE.pt",
+                        help="weights to load first: a checkpoint from archc train (RUN/best.pt) or a state dict "
+                             "(from archc port)")
 
     from . import cli_tools  # data, eval, predict, cam
 
@@ -93,8 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _network_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("file")
+def _network_arguments(command: argparse.ArgumentParser, checkpoint: bool = False) -> None:
+    if checkpoint:
+        command.add_argument("file", metavar="FILE",
+                             help="a .arch file, or a checkpoint from archc train (RUN/best.pt): its network at its "
+                                  "settings")
+    else:
+        command.add_argument("file")
     command.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
     command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="override a network parameter: a number, true/false or a name")
@@ -169,11 +198,29 @@ class Usage(Exception):
     """A bad command line: exit status 2."""
 
 
+def network_file(path: str, accept_checkpoint: bool = False) -> str:
+    """"arch" for a file to compile, "checkpoint" for an archc checkpoint where the command takes one; Usage
+    for a missing file, or for a checkpoint or other binary file where .arch text belongs (their bytes
+    would otherwise be shown as the diagnostic's source line)."""
+    from .runtime.ckpt_format import sniff
+
+    if not Path(path).is_file():
+        raise Usage(f"no such file: {path}")
+    kind = sniff(path)
+    if kind is None:
+        return "arch"
+    if kind == "an archc checkpoint":
+        if accept_checkpoint:
+            return "checkpoint"
+        raise Usage(f"{path} is an archc checkpoint, not .arch text: archc eval, predict and cam use it, "
+                    "archc graph and export take it in place of the .arch file")
+    raise Usage(f"{path} is {kind}, not .arch text")
+
+
 def _check(args) -> int:
     from .compiler.check import UsageError, check
 
-    if not Path(args.file).is_file():
-        raise Usage(f"no such file: {args.file}")
+    network_file(args.file)
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
                        convention=args.convention, **_overrides(args.set))
@@ -206,8 +253,7 @@ def _build(args) -> int:
     from .compiler.emit_source import emit
     from .dsl.diagnostics import ArchError
 
-    if not Path(args.file).is_file():
-        raise Usage(f"no such file: {args.file}")
+    network_file(args.file)
     try:
         text = emit(build_graph(args.file, variant=args.variant, input=args.input, **_overrides(args.set)))
     except (UsageError, ValueError) as error:
