@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from ..dsl import ast
 from ..dsl.cache import cached_parse
@@ -31,20 +32,22 @@ class Program:
     sections: list[ast.Section] = field(default_factory=list)
     modules: dict[str, ast.Module] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    overlay: dict[str, str] = field(default_factory=dict)  # resolved path -> unsaved text (see load)
 
 
 def library_dir() -> Path:
     return Path(str(resources.files("archc.architectures")))
 
 
-def load(path: str | Path, text: str | None = None) -> Program:
+def load(path: str | Path, text: str | None = None, overlay: Mapping[str, str] | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it uses.
 
-    Raises ArchError on a syntax error (the first one stops the file) or an
+    `overlay` maps resolved paths of used files to texts read in place of the disk's (an editor's
+    unsaved buffers, for `archc lsp`). Raises ArchError on a syntax error (the first one stops the file) or an
     unreadable file; name clashes are collected in `program.diagnostics`.
     """
     path = str(path)
-    program = Program(file=path)
+    program = Program(file=path, overlay=dict(overlay or {}))
     _load_file(program, path, text, stack=[], use_span=None)
     return program
 
@@ -125,4 +128,4 @@ def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
         return  # already loaded through another `use`
     if len(program.modules) >= MAX_IMPORTS:
         raise ArchError([Diagnostic(code="E400", file=path, span=item.span, message="too many used files")])
-    _load_file(program, str(target), None, stack + [str(Path(path).resolve())], (path, item.span))
+    _load_file(program, str(target), program.overlay.get(key), stack + [str(Path(path).resolve())], (path, item.span))
