@@ -1,0 +1,81 @@
+"""dsl/reparse.py: parsing a file item by item gives the module (or the first syntax error) that
+parsing it whole gives, and an edit re-parses only the item it touched."""
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from archc.dsl import parse as parse_module
+from archc.dsl import reparse
+from archc.dsl.diagnostics import ArchError
+from conftest import ROOT, ZOO
+from test_robust import SOURCES, edited
+
+FILES = sorted(ZOO.rglob("*.arch")) + sorted((ROOT / "tests" / "fixtures").rglob("*.arch"))
+
+
+def outcome(parse, text, file):
+    try:
+        return parse(text, file)
+    except ArchError as error:
+        return error.diagnostics
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_by_items_equals_whole_on_every_file(path):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for variant in (text, text.rstrip("\n"), text.replace("\n", "\r\n")):
+        assert outcome(reparse.parse_by_items, variant, str(path)) == outcome(parse_module.parse, variant, str(path))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edited())
+def test_by_items_equals_whole_after_any_edit(case):
+    name, text = case
+    file = str(ZOO / name)
+    reparse.parse_by_items(SOURCES[name], file)  # the pieces of the text before the edit are kept
+    assert outcome(reparse.parse_by_items, text, file) == outcome(parse_module.parse, text, file)
+
+
+def counting(monkeypatch) -> list[str]:
+    parsed = []
+    real = parse_module.parse
+    monkeypatch.setattr(parse_module, "parse", lambda text, file: parsed.append(text.lstrip("\n")) or real(text, file))
+    return parsed
+
+
+def first_words(texts: list[str]) -> list[str]:
+    return [re.match(r"\w+", t).group() for t in texts]
+
+
+def test_an_edited_cell_reparses_its_item_only(monkeypatch):
+    path = ZOO / "efficientnet.arch"
+    text = path.read_text()
+    edited_text = text.replace("| 320       |", "| 321       |")
+    whole = parse_module.parse(edited_text, str(path))
+    reparse.parse_by_items(text, str(path))
+    parsed = counting(monkeypatch)
+    assert reparse.parse_by_items(edited_text, str(path)) == whole
+    assert first_words(parsed) == ["features"]  # the section with the table, not the 16 other items
+
+
+def test_a_line_added_above_reparses_the_items_below_once(monkeypatch):
+    path = ZOO / "mobilenet_v3_small.arch"
+    text = path.read_text().replace("input 3 x 224 x 224\n", "input 3 x 224 x 224\n\n")
+    whole = parse_module.parse(text, str(path))
+    reparse.parse_by_items(path.read_text(), str(path))
+    parsed = counting(monkeypatch)
+    assert reparse.parse_by_items(text, str(path)) == whole
+    # the item above the new line ends with it; the items below moved one line down
+    assert first_words(parsed) == ["input", "features", "classifier"]
+    parsed.clear()
+    reparse.parse_by_items(text, str(path))
+    assert parsed == []
+
+
+def test_a_continuation_line_at_column_0_is_parsed_with_its_item():
+    text = "network n(a = 1,\nb = 2)\ninput 3 x 8 x 8\n"
+    module = reparse.parse_by_items(text, "n.arch")
+    assert [i.kind for i in module.items] == ["network", "input"]
+    assert [p.name for p in module.items[0].params] == ["a", "b"]
