@@ -112,9 +112,15 @@ def _define(program: Program, table: dict, name: str, item, path: str, what: str
     table[name] = (item, path) if keep_file else item
 
 
+def used_file(importer: str, path: str) -> Path:
+    """Where `use "PATH"` in `importer` finds its file: beside the importer, else in the block library."""
+    here = Path(importer).parent / path
+    return here if here.is_file() else library_dir() / path
+
+
 def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
     here = Path(path).parent / item.path
-    target = here if here.is_file() else library_dir() / item.path
+    target = used_file(path, item.path)
     if not target.is_file():
         raise ArchError([Diagnostic(code="E206", file=path, span=item.span, message=f"cannot find '{item.path}'",
                                     hint=f"looked in {here.parent} and in the block library {library_dir()}")])
