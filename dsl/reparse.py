@@ -51,6 +51,23 @@ def parse_by_items(text: str, file: str) -> ast.Module:
     return ast.Module.model_construct(items=items, comments=comments, span=span)
 
 
+def parseable(text: str, file: str) -> str:
+    """The text with each top-level item that does not parse blanked out (its lines kept, empty): what
+    an editor can still read of a half-typed file, its names and their places.
+
+        >>> parseable("let a = 1\\nblock b(:\\n    relu()\\nlet c = 2\\n", "x.arch")
+        'let a = 1\\n\\n\\nlet c = 2\\n'
+    """
+    kept = []
+    for line, piece in _cut(text):
+        try:
+            _piece(piece, line, file)
+            kept.append(piece)
+        except ArchError:
+            kept.append("\n" * piece.count("\n"))
+    return "".join(kept)
+
+
 def _cut(text: str) -> list[tuple[int, str]]:
     """(first line, text) of each top-level piece: a new one at each line starting an item.
     Lines are cut at "\n" only, as the parser counts them."""
