@@ -61,3 +61,19 @@ def test_archc_lsp_without_pygls_is_a_usage_error_and_check_never_imports_it():
             "if m.split('.')[0] in ('pygls', 'lsprotocol', 'cattrs')))"
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_an_edit_of_a_comment_reuses_the_check_and_an_edit_of_a_cell_does_not(monkeypatch):
+    from archc.lsp import documents as documents_module
+
+    path = str(archc.zoo_path("mobilenet_v3_small.arch"))
+    text = open(path).read()
+    documents = Documents()
+    documents.set(path, text, 1)
+    checks = []
+    real = documents_module.check
+    monkeypatch.setattr(documents_module, "check", lambda *a, **k: checks.append(a) or real(*a, **k))
+    assert documents.set(path, text.replace("# width scales", "# Width scales"), 2) == [path]
+    assert checks == [] and documents.checked[path].version == 2 and documents.checked[path].report.params == 2542856
+    documents.set(path, text.replace("| 88       |", "| 96       |"), 3)
+    assert len(checks) == 1 and documents.checked[path].report.params != 2542856

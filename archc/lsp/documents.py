@@ -58,6 +58,7 @@ class Checked:
     inputs: dict[str, str]  # file -> the text the check read
     diagnostics: list[Diagnostic]
     report: Report | None
+    items: list | None = None  # the document's parsed items, where it parsed
     _program: Program | None = None
     _index: Index | None = None
     _built: set = field(default_factory=set)
@@ -169,17 +170,15 @@ class Documents:
         last = self.checked.get(key)
         if last is None or last.text != self.open[key][0] or last.options != self._options(key):
             return False
-        return all(text == self.text_of(path) for path, text in last.inputs.items() if path != key)
+        return self._unchanged_besides(last, key)
 
     # ------------------------------------------------------------ checks
     def _options(self, key: str) -> tuple:
-        text = self.open[key][0]
-        try:
-            module = cached_parse(text, key)
-        except ArchError:
+        items = _items(self.open[key][0], key)
+        if items is None:
             return (None, ())
-        variants = {i.name for i in module.items if i.kind == "variant"}
-        network = next((i for i in module.items if i.kind == "network"), None)
+        variants = {i.name for i in items if i.kind == "variant"}
+        network = next((i for i in items if i.kind == "network"), None)
         names = {p.name for p in network.params} if network else set()
         variant = self.settings.variant if self.settings.variant in variants else None
         params = tuple(sorted((k, v) for k, v in self.settings.params.items() if k in names and _hashable(v)))
@@ -189,6 +188,13 @@ class Documents:
         text, version = self.open[key]
         options = self._options(key)
         overlay = {normal(k): t for k, (t, _) in self.open.items() if k != key}
+        items = _items(text, key)
+        last = self.checked.get(key)
+        if last is not None and items is not None and last.items == items and last.options == options and \
+                last.overlay == overlay and self._unchanged_besides(last, key):
+            # A comment or trailing blanks changed: the same items, at the same places, check the same.
+            return Checked(key, text, version, options, overlay, {**last.inputs, key: text}, last.diagnostics,
+                           last.report, items)
         report = None
         try:
             report = check(key, text=text, overlay=overlay, variant=options[0], **dict(options[1]))
@@ -210,7 +216,10 @@ class Documents:
         previous = self.checked.get(key)
         if previous is not None and previous._program is not None:
             self.loaded[key] = previous._program
-        return Checked(key, text, version, options, overlay, inputs, diagnostics, report)
+        return Checked(key, text, version, options, overlay, inputs, diagnostics, report, items)
+
+    def _unchanged_besides(self, last: Checked, key: str) -> bool:
+        return all(text == self.text_of(path) for path, text in last.inputs.items() if path != key)
 
     # ------------------------------------------------------------ diagnostics
     def by_file(self) -> dict[str, list[Diagnostic]]:
@@ -236,10 +245,14 @@ def _hashable(value) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
 
-def _network_span(text: str, key: str) -> ast.Span:
+def _items(text: str, key: str) -> list | None:
     try:
-        module = cached_parse(text, key)
+        return cached_parse(text, key).items
     except ArchError:
-        module = None
-    network = next((i for i in module.items if i.kind == "network"), None) if module else None
+        return None
+
+
+def _network_span(text: str, key: str) -> ast.Span:
+    items = _items(text, key) or []
+    network = next((i for i in items if i.kind == "network"), None)
     return network.span if network else ast.Span(line=1, col=1, end_line=1, end_col=2)
