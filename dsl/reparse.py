@@ -90,11 +90,93 @@ def _piece(piece: str, line: int, file: str) -> ast.Module:
 
     key = (file, line, piece)
     module = _pieces.get(key)
+    before = _latest.get((file, line))
+    _latest[(file, line)] = piece
     if module is not None:
         _pieces.move_to_end(key)
         return module
-    module = parse("\n" * (line - 1) + piece, file)
+    module = _one_row_changed(before, piece, line, file) if before is not None else None
+    if module is None:
+        module = parse("\n" * (line - 1) + piece, file)
     _pieces[key] = module
     if len(_pieces) > MAX_PIECES:
         _pieces.popitem(last=False)
     return module
+
+
+# ------------------------------------------------------------------ one row
+
+_latest: dict[tuple[str, int], str] = {}  # (file, first line) -> the last text of the piece there
+
+
+def _one_row_changed(before: str, piece: str, line: int, file: str) -> ast.Module | None:
+    """When `piece` differs from the piece `before` it (kept in memory) in one table row only (a cell typed
+    in, the usual keystroke), the earlier module with that row parsed again: the row alone, under a
+    one-column header, at its own line. Its span is the old row's, since the text around it is the same.
+    None when that does not apply or the row does not parse (the whole piece is parsed then)."""
+    old = _pieces.get((file, line, before))
+    old_lines, new_lines = before.split("\n"), piece.split("\n")
+    if old is None or len(old_lines) != len(new_lines):
+        return None
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
+    if len(changed) != 1 or changed[0] == 0:
+        return None
+    k = changed[0]
+    row_text, indent = new_lines[k], _indent(new_lines[k])
+    if not (_is_row(row_text) and _is_row(old_lines[k]) and _is_row(new_lines[k - 1]) and indent
+            and indent == _indent(old_lines[k])):
+        return None  # not a data row (the line above is not the header or another row), or it moved
+    at = line + k
+    old_row = next((n for n in _rows(old.items, at)), None)
+    if old_row is None or at < 3:
+        return None
+    from .parse import parse
+
+    try:
+        mini = parse("\n" * (at - 3) + f"s:\n{indent}| h |\n{row_text}\n", file)
+    except ArchError:
+        return None
+    row = mini.items[0].body[0].rows[0].model_copy(update={"span": old_row.span})
+    comments = sorted([c for c in old.comments if c.span.line != at] + list(mini.comments),
+                      key=lambda c: (c.span.line, c.span.col))
+    return old.model_copy(update={"items": [_replace(i, old_row, row) for i in old.items], "comments": comments})
+
+
+def _indent(text: str) -> str:
+    return text[:len(text) - len(text.lstrip(" \t"))]
+
+
+def _is_row(text: str) -> bool:
+    return text.lstrip(" \t").startswith("|")
+
+
+def _rows(nodes, line: int):
+    """The table rows on `line` among `nodes` and below them, looking only into nodes that span it."""
+    for node in nodes:
+        if not isinstance(node, ast.Node) or not node.span.line <= line <= node.span.end_line:
+            continue
+        if isinstance(node, ast.Row):
+            if node.span.line == line:
+                yield node
+            continue
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            yield from _rows(value if isinstance(value, list) else [value], line)
+
+
+def _replace(node, old, new):
+    """`node` with `old` (found by identity) replaced by `new`; the nodes on the way copied, the rest shared."""
+    if node is old:
+        return new
+    if isinstance(node, list):
+        items = [_replace(n, old, new) for n in node]
+        return items if any(a is not b for a, b in zip(items, node)) else node
+    if not isinstance(node, ast.Node) or not node.span.line <= old.span.line <= node.span.end_line:
+        return node
+    changed = {}
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        replaced = _replace(value, old, new)
+        if replaced is not value:
+            changed[name] = replaced
+    return node.model_copy(update=changed) if changed else node

@@ -15,6 +15,13 @@ from test_robust import SOURCES, edited
 FILES = sorted(ZOO.rglob("*.arch")) + sorted((ROOT / "tests" / "fixtures").rglob("*.arch"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_memory():
+    """Each test starts with no pieces kept, so that what it counts does not depend on the tests before it."""
+    reparse._pieces.clear()
+    reparse._latest.clear()
+
+
 def outcome(parse, text, file):
     try:
         return parse(text, file)
@@ -49,7 +56,7 @@ def first_words(texts: list[str]) -> list[str]:
     return [re.match(r"\w+", t).group() for t in texts]
 
 
-def test_an_edited_cell_reparses_its_item_only(monkeypatch):
+def test_an_edited_cell_reparses_its_row_only(monkeypatch):
     path = ZOO / "efficientnet.arch"
     text = path.read_text()
     edited_text = text.replace("| 320       |", "| 321       |")
@@ -57,7 +64,25 @@ def test_an_edited_cell_reparses_its_item_only(monkeypatch):
     reparse.parse_by_items(text, str(path))
     parsed = counting(monkeypatch)
     assert reparse.parse_by_items(edited_text, str(path)) == whole
-    assert first_words(parsed) == ["features"]  # the section with the table, not the 16 other items
+    (row,) = parsed  # the row under a one-column header, not the 17 items nor the other rows of its table
+    assert row.splitlines() == ["s:", "    | h |", next(line for line in edited_text.splitlines() if "321" in line)]
+
+
+@pytest.mark.parametrize("edit", [
+    ("| 7     | MBConv6, k5x5        | 14 × 14    | 192       | 4 ", "| 7     | MBConv6, k5x5 | 14 × 14 | 192 | 4 "),  # blanks
+    ("| 80        | 3       |", "| 80        | 3       | 9 |"),  # a cell more
+    ("| 9     | Conv1x1, Pooling, FC | 7 × 7      | 1280      | -       | -   ",
+     "| 9     | Conv1x1, Pooling, FC | 7 × 7      | 1280      | -       | -   # a comment\n"),
+    ("| 8     | MBConv6, k3x3", "| 8     | MBConv6, k3x3 )"),  # no longer a row: the error is the whole file's
+    ("    | Stage | Operator ", "    | Stage | Operator x "),  # the header: the section again
+])
+def test_a_row_edited_in_any_way_gives_what_a_whole_parse_gives(edit):
+    path = ZOO / "efficientnet.arch"
+    text = path.read_text()
+    assert edit[0] in text
+    edited_text = text.replace(edit[0], edit[1], 1)
+    reparse.parse_by_items(text, str(path))
+    assert outcome(reparse.parse_by_items, edited_text, str(path)) == outcome(parse_module.parse, edited_text, str(path))
 
 
 def test_a_line_added_above_reparses_the_items_below_once(monkeypatch):
