@@ -141,6 +141,21 @@ async def test_a_network_is_rediagnosed_when_its_library_changes_unsaved(client,
     close(client, network)
 
 
+async def test_a_library_changed_on_disk_rediagnoses_the_open_networks_that_use_it(client, tmp_path):
+    library, network = tmp_path / "lib.arch", tmp_path / "net.arch"
+    library.write_text("block unit(out):\n    conv(out, 3, padding = 1)\n")
+    network.write_text('use "lib.arch"\n\nnetwork net()\ninput 3 x 8 x 8\n\nfeatures:\n'
+                       "    | input   | operator | out |\n    | 8² × 3  | unit     | 4   |\n"
+                       "    | 8² × 4  | unit     | 4   |\n")
+    assert await open_file(client, network) == []
+    library.write_text(library.read_text().replace("padding = 1", "padding = 0"))  # another program wrote it
+    event = types.FileEvent(uri=uri(library), type=types.FileChangeType.Changed)
+    (diagnostic,) = await published(client, network, lambda: client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(changes=[event])))
+    assert diagnostic.code == "E302" and diagnostic.message.startswith("the table says the input is 8×8×4, but it is 6×6×4")
+    close(client, network)
+
+
 @pytest.mark.parametrize("text", [
     "network n()\ninput 3 x 8 x 8\nfeatures:\n    | input | operator | out |\n    | 8² × 3 | conv, 3x3 |",
     "features:\n    | input | oper",
