@@ -295,9 +295,13 @@ def report(timings, stages, b7_torchinfo, count: int, loads: tuple[str, str]) ->
     protocol = timings[PROTOCOL[0]].median
     lines.append(f"| the protocol: a didChange read, answered and its publishDiagnostics written and read (the "
                  f"one-line file's round trip, above) | {protocol:.1f} ms | |")
-    lines += ["", "The server re-parses only the edited item (dsl/reparse.py) and re-checks only the documents "
-              "whose inputs changed; the rest is the checker's: two elaborations for B7 (the size cells are "
-              "checked at the defaults, then the network is computed at B7) and the pydantic Report.", END]
+    lines += ["", "The server re-parses only the edited row (or, for another edit, the edited item: "
+              "dsl/reparse.py), re-checks only the documents whose inputs changed and none for an edit that "
+              "leaves every item as it was (a comment). The rest is the checker's: two elaborations for B7 (the "
+              "size cells are checked at the defaults, then the network is computed at B7), name resolution and "
+              "the pydantic Report. A check runs in one thread, so other load on the machine (see the load "
+              "averages) lengthens it in proportion; torchinfo's summary is slowed too, which keeps the ratio.",
+              END]
     return "\n".join(lines)
 
 

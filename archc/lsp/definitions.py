@@ -10,6 +10,7 @@ definition is found on its first line.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from lsprotocol import types
 
@@ -115,13 +116,26 @@ def find_definition(documents: Documents, key: str, text: Text, position: types.
     if item is not None and item.kind == "use":
         target = used_file(key, item.path)
         return (str(target), ast.Span(line=1, col=1, end_line=1, end_col=1)) if target.is_file() else None
+    found = name_at(program, key, text, line, col)
+    if found is None:
+        return None
+    item, name = found
+    local = local_names(item, program, text)
+    if name in local:
+        return (key, local[name]) if local[name] is not None else None
+    return global_place(documents, program, name)
+
+
+def name_at(program: Program | None, key: str, text: Text, line: int, col: int) -> tuple[Any, str] | None:
+    """The top-level item at (line, col) of `key` and the name under the cursor; None off a name or in a comment."""
+    module = program.modules.get(key) if program else None
+    if module is None:
+        return None
+    item = _item_at(module, line)
     word = text.word(line, col)
     if word is None or item is None or any(c.span.line == line and c.span.col <= col for c in module.comments):
         return None
-    local = local_names(item, program, text)
-    if word[0] in local:
-        return (key, local[word[0]]) if local[word[0]] is not None else None
-    return global_place(documents, program, word[0])
+    return item, word[0]
 
 
 def find_references(documents: Documents, key: str, text: Text, position: types.Position,

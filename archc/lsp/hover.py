@@ -17,6 +17,7 @@ from ..compiler.ops import lookup
 from ..dsl import ast
 from ..dsl.printer import param
 from .documents import Documents, Request
+from .definitions import name_at
 from .index import Entry
 
 MAX_LAYERS_SHOWN = 12
@@ -45,13 +46,14 @@ def hover(request: Request) -> types.Hover | None:
         layers = _statement_layers(documents, key, line)
         if layers:
             parts.append(_statement_text(layers))
-    word = text.word(line, col)
     program = documents.program(key)
-    if word and program is not None and not _in_comment(program, key, line, col):
-        name = word[0]
-        if name in program.blocks and not _shadowed(program, key, name, line):
+    found = name_at(program, key, text, line, col)
+    # A block's parameter may hold an op (`nl()`): there the name is not the block or op of that name.
+    if found is not None and not (found[0].kind == "block" and any(p.name == found[1] for p in found[0].params)):
+        name = found[1]
+        if name in program.blocks:
             parts.append(block_text(program, name))
-        elif lookup(name) is not None and not _shadowed(program, key, name, line):
+        elif lookup(name) is not None:
             parts.append(op_text(name))
     if not parts:
         return None
@@ -137,20 +139,6 @@ def doc_comment(module: ast.Module | None, item) -> str:
 
 def _file_name(file: str) -> str:
     return Path(file).name
-
-
-def _in_comment(program, key: str, line: int, col: int) -> bool:
-    module = program.modules.get(key)
-    return module is not None and any(c.span.line == line and c.span.col <= col for c in module.comments)
-
-
-def _shadowed(program, key: str, name: str, line: int) -> bool:
-    """Whether `name` on `line` is a parameter of the block around it (`nl()` calls the parameter)."""
-    module = program.modules.get(key)
-    for item in module.items if module else []:
-        if item.kind == "block" and item.span.line <= line <= item.span.end_line:
-            return any(p.name == name for p in item.params)
-    return False
 
 
 # ----------------------------------------------------------------- inlay hints
