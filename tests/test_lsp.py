@@ -30,7 +30,8 @@ async def client(lsp_client: LanguageClient):
 
 
 def uri(path) -> str:
-    return path.resolve().as_uri()
+    """A file's URI; a string is a URI already (an untitled buffer's)."""
+    return path if isinstance(path, str) else path.resolve().as_uri()
 
 
 def doc(path) -> types.TextDocumentIdentifier:
@@ -356,3 +357,10 @@ async def test_quick_fixes_rename_a_misspelt_operator_and_resize_a_wrong_cell(cl
     assert after and all(d.span.line > edit.range.start.line + 1 for d in after)  # the cell holds; the next is off
     close(client, MOBILENET)
 
+
+
+async def test_an_untitled_buffer_is_checked_too(client):
+    name = "untitled:Untitled-1"
+    text = MOBILENET.read_text().replace("| 16   | ✓  | RE | 2 |", "| 16   | ✓  | RE | 3 |")
+    assert [d.code for d in await open_file(client, name, text)] == ["E302"]  # its `use` found the block library
+    close(client, name)
