@@ -153,7 +153,8 @@ async def test_a_library_changed_on_disk_rediagnoses_the_open_networks_that_use_
     event = types.FileEvent(uri=uri(library), type=types.FileChangeType.Changed)
     (diagnostic,) = await published(client, network, lambda: client.workspace_did_change_watched_files(
         types.DidChangeWatchedFilesParams(changes=[event])))
-    assert diagnostic.code == "E302" and diagnostic.message.startswith("the table says the input is 8×8×4, but it is 6×6×4")
+    assert diagnostic.code == "E302"
+    assert diagnostic.message.startswith("the table says the input is 8×8×4, but it is 6×6×4")
     close(client, network)
 
 
