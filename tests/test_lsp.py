@@ -125,15 +125,21 @@ async def test_ranges_count_utf16_code_units(client, tmp_path):
     close(client, path)
 
 
+def library_and_network(folder):
+    """A library with one block, and a network whose table uses it twice on an 8×8 map."""
+    library, network = folder / "lib.arch", folder / "net.arch"
+    library.write_text("block unit(out):\n    conv(out, 3, padding = 1)\n")
+    network.write_text('use "lib.arch"\n\nnetwork net()\ninput 3 x 8 x 8\n\nfeatures:\n'
+                       "    | input   | operator | out |\n    | 8² × 3  | unit     | 4   |\n"
+                       "    | 8² × 4  | unit     | 4   |\n")
+    return library, network
+
+
 async def test_a_network_is_rediagnosed_when_its_library_changes_unsaved(client, tmp_path):
-    library, network = tmp_path / "lib.arch", tmp_path / "net.arch"
-    library.write_text("block unit(out):\n    conv(out, 3, padding = 1)\n    relu()\n")
-    network.write_text('use "lib.arch"\n\nnetwork net(n = 10)\ninput 3 x 32 x 32\n\nfeatures:\n'
-                       "    | input     | operator | out |\n    | 32² × 3   | unit     | 16  |\n"
-                       "    | 32² × 16  | unit     | n   |\n")
+    library, network = library_and_network(tmp_path)
     assert await open_file(client, network) == []
     await open_file(client, library)
-    # the library, unsaved, now shrinks the map: the network's second row no longer gets 32²
+    # the library, unsaved, now shrinks the map: the network's second row no longer gets 8²
     shrinking = library.read_text().replace("padding = 1", "padding = 0")
     (diagnostic,) = await change(client, library, shrinking, 2, target=network)
     assert diagnostic.code == "E302" and diagnostic.range.start.line == 8
@@ -143,11 +149,7 @@ async def test_a_network_is_rediagnosed_when_its_library_changes_unsaved(client,
 
 
 async def test_a_library_changed_on_disk_rediagnoses_the_open_networks_that_use_it(client, tmp_path):
-    library, network = tmp_path / "lib.arch", tmp_path / "net.arch"
-    library.write_text("block unit(out):\n    conv(out, 3, padding = 1)\n")
-    network.write_text('use "lib.arch"\n\nnetwork net()\ninput 3 x 8 x 8\n\nfeatures:\n'
-                       "    | input   | operator | out |\n    | 8² × 3  | unit     | 4   |\n"
-                       "    | 8² × 4  | unit     | 4   |\n")
+    library, network = library_and_network(tmp_path)
     assert await open_file(client, network) == []
     library.write_text(library.read_text().replace("padding = 1", "padding = 0"))  # another program wrote it
     event = types.FileEvent(uri=uri(library), type=types.FileChangeType.Changed)
