@@ -9,6 +9,7 @@
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
                   [--convention torchinfo|thop|fvcore]
+    archc lsp                                     (a language server over stdio; archc/lsp/)
     archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
     archc train FILE [--data DIR] [--epochs N] [--kfold K] [--out DIR] [--resume] ...   (archc/cli_train.py)
     archc study FILE[:VARIANT]... [--data DIR] [--kfold K] [--memory SIZE] [--out DIR] ...   (archc/cli_study.py)
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="weights to load first: a checkpoint from archc train (RUN/best.pt) or a state dict "
                              "(from archc port)")
 
+    lsp = sub.add_parser("lsp", help="a language server for editors, over stdin and stdout (needs archc[lsp])")
+    lsp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the only transport")
+
     from . import cli_tools  # data, eval, predict, cam
 
     cli_tools.add_commands(sub)
@@ -174,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "lsp":
+            return _lsp()
         if args.command == "train":
             from . import cli_train
 
@@ -233,6 +239,14 @@ def _check(args) -> int:
 
         print_report(report)
     return EXIT_OK if report.ok else EXIT_ERRORS
+
+
+def _lsp() -> int:
+    from . import lsp
+
+    if not lsp.available():
+        raise Usage(f"archc lsp needs pygls and lsprotocol: {lsp.INSTALL}")
+    return lsp.serve()
 
 
 def report_json(data: dict) -> str:
@@ -332,7 +346,8 @@ def run() -> None:
         gc.disable()
     try:
         code = main()
-        sys.stdout.flush()
+        if not sys.stdout.closed:  # archc lsp's transport closes it when the client leaves
+            sys.stdout.flush()
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:  # `archc check ... | head`: the reader has what it wanted

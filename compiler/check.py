@@ -111,10 +111,11 @@ def parse_input(text: str) -> tuple[int, int, int]:
 
 def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
           batch: int = 1, memory: str | int | None = None, text: str | None = None,
-          convention: str = DEFAULT_CONVENTION, **params: Any) -> Report:
+          convention: str = DEFAULT_CONVENTION, overlay: dict[str, str] | None = None, **params: Any) -> Report:
     """Check a .arch file: every shape, parameter count, MAC count and memory figure.
 
-    `convention` names how MACs are counted: torchinfo (default), thop or fvcore.
+    `convention` names how MACs are counted: torchinfo (default), thop or fvcore. `overlay`: texts of
+    used files in place of the disk's (compiler/program.py `load`).
     Raises UsageError for bad arguments; problems in the file come back as
     `report.diagnostics` (ArchError is caught here too).
     """
@@ -124,7 +125,8 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         raise UsageError(f"no MAC convention '{convention}'" + choices(convention, CONVENTIONS))
     budget = parse_memory(memory) if isinstance(memory, str) else memory
     shape_override = parse_input(input) if isinstance(input, str) else input
-    state = compile_network(path, variant=variant, input=shape_override, text=text, **params)
+    state = compile_network(path, variant=variant, input=shape_override, text=text, overlay=overlay,
+                            **params)
     diagnostics = list(state.diagnostics)
     if state.library and state.ok:
         program = state.program

@@ -40,6 +40,7 @@ class Request:
     variant: str | None = None
     input: tuple[int, ...] | None = None
     params: tuple[tuple[str, Any], ...] = ()
+    overlay: tuple[tuple[str, str], ...] = ()  # used files' texts in place of the disk's (an editor's buffers)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class State:
 def load_pass(state: State) -> State:
     request = state.request
     try:
-        program = load(request.path, request.text)
+        program = load(request.path, request.text, dict(request.overlay))
     except ArchError as error:
         return replace(state, diagnostics=tuple(error.diagnostics), stopped=True,
                        sources=sources_of(error.diagnostics, request.path, request.text))
@@ -141,9 +142,9 @@ PASSES = (load_pass, resolve_pass, lower_pass, bind_pass, elaborate_pass, cells_
 
 
 def compile_network(path: str | Path, *, variant: str | None = None, input: tuple[int, ...] | None = None,
-                    text: str | None = None, **params: Any) -> State:
+                    text: str | None = None, overlay: dict[str, str] | None = None, **params: Any) -> State:
     """Run every pass; stops early (state.stopped) when one finds nothing more can run."""
-    state = State(Request(str(path), text, variant, input, tuple(params.items())))
+    state = State(Request(str(path), text, variant, input, tuple(params.items()), tuple((overlay or {}).items())))
     for run in PASSES:
         state = run(state)
         if state.stopped:

@@ -9,7 +9,7 @@ import pytest
 # The stages are separate folders mapped into the package (see pyproject.toml),
 # so each is walked from its own path.
 PACKAGES = ["archc", "archc.grammar", "archc.dsl", "archc.compiler", "archc.compiler.ops", "archc.runtime",
-            "archc.architectures"]
+            "archc.architectures", "archc.lsp"]
 MODULES = sorted({p for p in PACKAGES} | {
     m.name for p in PACKAGES for m in pkgutil.iter_modules(importlib.import_module(p).__path__, p + ".")
     if not m.ispkg and not m.name.endswith("__main__")})
