@@ -318,7 +318,7 @@ class Elaborator:
 
     def param_names(self, ref: Ref) -> list[str]:
         if ref.kind == "op":
-            return list(OPS[ref.name].Attrs.model_fields)
+            return list(OPS[ref.name].fields)
         return [p.name for p in self.lowered.blocks[ref.name].params]
 
     def block(self, ref: Ref, args: list, kwargs: dict, x: Tensor, site: Site, span: ast.Span, path: str,
@@ -372,10 +372,10 @@ class Elaborator:
         if len(self.graph.order) >= MAX_LAYERS:
             self.limit(site, span, f"the network has more than {MAX_LAYERS:,} layers",
                        "a repeat count or a block that uses itself is far too large")
-        attrs, given = (op.Attrs(), frozenset()) if call is None else bind_attrs(op, *call, span)
+        attrs, given = (op.make({}), frozenset()) if call is None else bind_attrs(op, *call, span)
         in_shapes = tuple(self.graph.shape_of(i) for i in inputs)
         try:
-            out = op.infer(attrs, list(in_shapes))
+            out, params, buffers, macs = op.describe(attrs, in_shapes)
         except ShapeError as error:
             message = error.message if error.message.startswith(op_name) or not op.callable_ else f"{op_name}: {error.message}"
             raise CompileError(error.code, message, span, error.hint) from None
@@ -385,10 +385,8 @@ class Elaborator:
             name = ".".join(site.scope) + f".{op_name}~{len(self.graph.order)}"
         if name in self.graph:  # pragma: no cover - scopes are unique by construction
             raise CompileError("E204", f"two layers would be named '{name}'", span)
-        shapes = list(in_shapes)
         layer = Layer(name=name, op=op_name, attrs=attrs, inputs=tuple(inputs), in_shapes=in_shapes, out_shape=out,
-                      params=op.param_shapes(attrs, shapes), buffers=op.buffer_shapes(attrs, shapes),
-                      macs=op.macs(attrs, shapes, out), file=site.file, span=span, row=site.row,
+                      params=params, buffers=buffers, macs=macs, file=site.file, span=span, row=site.row,
                       row_file=site.row_file, aux=self.aux, owner=site.owner, key=key, given=given, via=via)
         self.graph.add(layer)
         if op.callable_:
@@ -404,7 +402,7 @@ class Elaborator:
 
 def bind_attrs(op, args: list, kwargs: dict, span: ast.Span):
     """The op's attributes from a call's values, and the names the call set (a `none` sets nothing)."""
-    fields = list(op.Attrs.model_fields)
+    fields = op.fields
     if len(args) > len(fields):
         raise CompileError("E210", f"{op.name} takes at most {len(fields)} arguments, {len(args)} given", span,
                            hint=op.doc or None)
@@ -419,7 +417,7 @@ def bind_attrs(op, args: list, kwargs: dict, span: ast.Span):
     # none means "the default"; where the default is itself none (conv padding: automatic), it is kept.
     values = {k: v for k, v in values.items() if v is not None or op.Attrs.model_fields[k].default is None}
     try:
-        return op.Attrs(**values), frozenset(values)
+        return op.make(values), frozenset(values)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"][:1]) or "arguments"

@@ -166,9 +166,9 @@ def _cell_scope(writer, index, count=None):
 def _row_text(writer, stmt, index: int) -> str:
     row = stmt.table.rows[index]
     text = writer.graph.program.sources.get(writer.template.file, "").splitlines()
-    from .emit_source import comment
+    from .emit_source import row_text
 
-    return comment(text[row.span.line - 1]) if 0 < row.span.line <= len(text) else ""
+    return row_text(text[row.span.line - 1]) if 0 < row.span.line <= len(text) else ""
 
 
 def _in_channels(node) -> int:

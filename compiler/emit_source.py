@@ -53,6 +53,11 @@ def comment(text: str) -> str:
     return "".join("?" if unicodedata.category(ch).startswith(("C", "Z")) and ch != " " else ch for ch in text).strip()
 
 
+def row_text(line: str) -> str:
+    """A table row as a comment: its cells' padding folded, so the line stays short."""
+    return re.sub(r"[ \t]{2,}", " ", comment(line))
+
+
 def docstring(text: str, width: int = 96) -> str:
     """User text inside a generated docstring, wrapped to `width` and indented for a class body; a
     backslash or a run of three quotes cannot end it early."""
@@ -159,7 +164,7 @@ class Emission:
             else node.file
         span = element.row or node.span
         text = self.program.sources.get(file, "").splitlines()
-        return comment(text[span.line - 1]) if 0 < span.line <= len(text) else ""
+        return row_text(text[span.line - 1]) if 0 < span.line <= len(text) else ""
 
     def members(self) -> tuple[list[dict], list[dict], list[str]]:
         """The network's top-level modules in registration order, its aux heads' inputs, and its forward."""

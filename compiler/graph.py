@@ -21,6 +21,7 @@ networkx's import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Any
 
@@ -53,11 +54,11 @@ class Layer:
     def spec(self) -> Op:
         return OPS[self.op]
 
-    @property
+    @cached_property
     def param_count(self) -> int:
         return sum(prod(s) for s in self.params.values())
 
-    @property
+    @cached_property
     def buffer_count(self) -> int:
         return sum(prod(s) for s in self.buffers.values())
 

@@ -234,7 +234,7 @@ def _operator_extras(atoms) -> dict:
 
 def _param_names(el, callee: Ref) -> list[str]:
     if callee.kind == "op":
-        return list(OPS[callee.name].Attrs.model_fields)
+        return list(OPS[callee.name].fields)
     return [p.name for p in el.program.blocks[callee.name][0].params]
 
 

@@ -125,6 +125,11 @@ def arch_sources(main_file: str | Path) -> tuple[str, dict[str, str]]:
     Files of the shipped block library are left out: `use` finds them again
     when the checkpoint is rebuilt. Paths are relative to the deepest folder
     holding all the others, so they never need `..`.
+
+        >>> from archc.compiler.program import library_dir
+        >>> main, sources = arch_sources(library_dir() / "resnet.arch")
+        >>> main, sorted(sources)  # blocks/resnet.arch is the library's: use finds it again
+        ('resnet.arch', ['resnet.arch'])
     """
     from ..compiler.program import library_dir, load
 

@@ -243,7 +243,11 @@ COMPILE_NOTE = {"off": "", "on": ", compiled", "auto": ", torch.compile if the f
 
 
 def compile_mode(setting: bool | str | None, cuda: bool) -> str:
-    """ "on", "off" or "auto" from the config's compile (true, false, "auto" or unset: auto on cuda, off on cpu)."""
+    """ "on", "off" or "auto" from the config's compile (true, false, "auto" or unset: auto on cuda, off on cpu).
+
+        >>> compile_mode(None, cuda=True), compile_mode(None, cuda=False), compile_mode(True, cuda=False)
+        ('auto', 'off', 'on')
+    """
     if setting is None:
         return "auto" if cuda else "off"
     if setting == "auto":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .activation import ACTIVATIONS
-from .base import CATEGORIES, MAX_DIM, Arg, Attrs, Op, Shape, ShapeError, fmt_shape
+from .base import _FIELDS, CATEGORIES, MAX_DIM, Arg, Attrs, Op, Shape, ShapeError, fmt_shape
 from .conv import Conv
 from .linear import Linear
 from .merge import Add, Concat, Multiply
@@ -21,6 +21,7 @@ for _cls in (Conv, BatchNorm, Lrn, *ACTIVATIONS, MaxPool, AvgPool, AdaptiveAvgPo
     if missing or _cls.category not in CATEGORIES or (_cls.module is None) == _cls.callable_:
         raise RuntimeError(f"op {_cls.name!r} does not declare {missing or 'a category, module or join'}")
     OPS[_cls.name] = _cls()
+    _FIELDS[_cls] = tuple(_cls.Attrs.model_fields)
 
 # The paper's other names for the same op.
 ALIASES = {"swish": "silu", "bn": "batchnorm", "fc": "linear"}

@@ -106,6 +106,36 @@ class Op:
     thop: ClassVar[Rule]
     fvcore: ClassVar[Rule]
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The attributes' names, in the order calls give them positionally."""
+        return _FIELDS[type(self)]
+
+    def make(self, values: dict):
+        """The op's attributes from a call's values (validated once for each distinct set of values:
+        a network repeats its layers' settings many times over)."""
+        try:
+            key = (type(self), tuple(sorted(values.items())))
+            hash(key)
+        except TypeError:
+            return self.Attrs(**values)
+        attrs = _MADE.get(key)
+        if attrs is None:
+            attrs = _MADE[key] = self.Attrs(**values)
+        return attrs
+
+    def describe(self, attrs, inputs: tuple[Shape, ...]):
+        """(output shape, parameter shapes, buffer shapes, MACs) of a layer, computed once for each
+        distinct attributes and inputs; raises ShapeError."""
+        key = (type(self), attrs, inputs)
+        found = _DESCRIBED.get(key)
+        if found is None:
+            shapes = list(inputs)
+            out = self.infer(attrs, shapes)
+            found = _DESCRIBED[key] = (out, self.param_shapes(attrs, shapes), self.buffer_shapes(attrs, shapes),
+                                       self.macs(attrs, shapes, out))
+        return found
+
     def infer(self, a, inputs: list[Shape]) -> Shape:
         return inputs[0]
 
@@ -124,6 +154,11 @@ class Op:
 
     def module_for(self, rank: int) -> str:
         return self.module_vector if rank == 1 and self.module_vector else self.module
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}  # filled by the registry (compiler/ops/__init__.py)
+_MADE: dict = {}
+_DESCRIBED: dict = {}
 
 
 def need_map(op: str, shape: Shape) -> tuple[int, int, int]:
