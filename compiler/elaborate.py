@@ -95,8 +95,9 @@ class Site:
 
 class Elaborator:
     def __init__(self, program: Program, lowered, params: dict[str, Any], input_shape: tuple[int, ...],
-                 as_printed: bool):
+                 as_printed: bool, trusted: frozenset = frozenset()):
         self.program, self.lowered = program, lowered
+        self.trusted = trusted  # size cells found wrong that the rows after them do not follow (pipeline.py)
         self.graph = Graph(input_shape=input_shape, program=program, lowered=lowered, params=dict(params))
         self.diagnostics: list[Diagnostic] = []
         self.as_printed = as_printed  # size columns are checked only for the network as printed

@@ -114,12 +114,46 @@ def elaborate_pass(state: State) -> State:
     elaborator = Elaborator(program, lowered, state.values, state.input_shape, as_printed=as_printed)
     graph = elaborator.run()
     found, printed_unchecked = list(elaborator.diagnostics), 0
-    if not as_printed:
+    if as_printed:
+        cells = check_cells(graph)[0]
+        trusted = _typos(state, len(found) + len(cells), cells)
+        if trusted:
+            elaborator = Elaborator(program, lowered, state.values, state.input_shape, as_printed=True,
+                                    trusted=trusted)
+            graph = elaborator.run()
+            found = list(elaborator.diagnostics)
+    else:
         printed = Elaborator(program, lowered, state.printed, state.declared, as_printed=True)
-        cells, printed_unchecked = check_cells(printed.run())
+        graph_printed = printed.run()
+        cells = check_cells(graph_printed)[0]
+        trusted = _typos(state, len(printed.diagnostics) + len(cells), cells)
+        if trusted:
+            printed = Elaborator(program, lowered, state.printed, state.declared, as_printed=True, trusted=trusted)
+            graph_printed = printed.run()
+        cells, printed_unchecked = check_cells(graph_printed)
         found = printed.diagnostics + cells + found
     return replace(state, graph=graph, printed_unchecked=printed_unchecked,
                    diagnostics=state.diagnostics + tuple(found))
+
+
+MAX_RETRIES = 6  # wrong size cells tried as typos; each try is one more elaboration
+
+
+def _typos(state: State, best: int, cells: list) -> frozenset:
+    """Which wrong size cells are typos. After a wrong cell elaboration goes on from the size it
+    states, so that a missing stride is reported once and not at every row below it; but when the
+    cell itself is the mistake, the rows below then disagree with it. Each wrong cell is tried the
+    other way (going on from the size the rows produce) and kept so when fewer cells are then wrong."""
+    trusted: frozenset = frozenset()
+    wrong = [d for d in cells if d.code == "E302"][:MAX_RETRIES]
+    for diagnostic in wrong:
+        attempt = trusted | {(diagnostic.file, diagnostic.span.line, diagnostic.span.col)}
+        elaborator = Elaborator(state.program, state.lowered, state.printed, state.declared, as_printed=True,
+                                trusted=attempt)
+        count = len(check_cells(elaborator.run())[0]) + len(elaborator.diagnostics)
+        if count < best:
+            trusted, best = attempt, count
+    return trusted
 
 
 def cells_pass(state: State) -> State:

@@ -274,3 +274,23 @@ def test_an_unterminated_row_hints_at_the_closing_bar():
 def test_the_layer_limit_points_at_the_users_row():
     _, errors = _errors("repeat_layer_limit")
     assert [(Path(d.file).name, d.code, d.span.line) for d in errors] == [("repeat_layer_limit.arch", "E400", 10)]
+
+
+def _input_cell_lines() -> list[int]:
+    lines = MOBILENET.read_text(encoding="utf-8").splitlines()
+    return [n for n, line in enumerate(lines, 1) if re.match(r"\s*\|\s*\d+² × \d+\s*\|", line)]
+
+
+@pytest.mark.parametrize("line", _input_cell_lines())
+def test_a_typo_in_an_input_cell_is_reported_once_at_that_cell(line):
+    # The rows below follow the size the rows produce, not the typo (issue 15: no cascade E302).
+    lines = MOBILENET.read_text(encoding="utf-8").splitlines(keepends=True)
+    size = int(re.search(r"(\d+)²", lines[line - 1]).group(1))
+    lines[line - 1] = lines[line - 1].replace(f"{size}²", f"{size + 2}²", 1)
+    report = archc.check(MOBILENET, text="".join(lines))
+    errors = [(d.code, d.span.line) for d in report.diagnostics if d.severity == "error"]
+    assert errors == [("E302", line)], [d.message for d in report.diagnostics]
+
+
+def test_input_cells_are_found():
+    assert len(_input_cell_lines()) >= 12
