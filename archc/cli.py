@@ -243,12 +243,13 @@ def _compare(args) -> int:
 def _fmt(args) -> int:
     from .dsl.diagnostics import ArchError
     from .dsl.printer import format_source
+    from .dsl.source import read_source
 
     status = EXIT_OK
     for name in args.files:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_source(path)  # as check reads it: no universal newlines, at most the size limit
         except (OSError, UnicodeDecodeError) as error:
             raise Usage(f"cannot read {name}: {error}") from None
         try:
@@ -264,7 +265,7 @@ def _fmt(args) -> int:
             print(f"{name}: not formatted", file=sys.stderr)
             status = EXIT_ERRORS
         else:
-            path.write_text(formatted, encoding="utf-8")
+            path.write_text(formatted, encoding="utf-8", newline="")
             print(f"formatted {name}")
     return status
 

@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dsl.source import printable
 from .graph import Graph
 from .ops import OPS
 
@@ -150,12 +151,6 @@ def _cluster_tree(names: list[str]) -> Cluster:
         inner = next((p for p in reversed(_prefixes(name)) if counts[p] >= 2), "")
         cluster(inner).nodes.append(name)
     return top
-
-
-def printable(text: str) -> str:
-    """No control characters (a newline in a file name) and nothing UTF-8 cannot encode."""
-    text = "".join(c if c >= " " and c != "\x7f" else "\ufffd" for c in str(text))
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def quote(text: str) -> str:

@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import networkx
 
-from .emit_graph import Cluster, Picture, printable
+from ..dsl.source import printable
+from .emit_graph import Cluster, Picture
 
 FONT, LINE, CHAR = 11, 14, 6.7  # font size, line height, mean character width (px)
 PAD_X, PAD_Y, MIN_W, JOIN_D = 10, 6, 90, 22  # inside a node box; a join's diameter
