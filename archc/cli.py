@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+MAX_SET_INT = 1 << 62  # compiler/evaluate.py's bound on integers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
     _network_arguments(check)
-    check.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
+    check.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
     check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     _convention_argument(check)
@@ -52,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="a network parameter, for every network that has it")
     compare.add_argument("--input", help="input size CxHxW for every network (default: each file's `input`)")
-    compare.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
+    compare.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
     compare.add_argument("--memory", help="memory budget such as 6GiB: the largest batch that fits each network")
     compare.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     _convention_argument(compare)
@@ -102,8 +104,18 @@ def _convention_argument(command: argparse.ArgumentParser) -> None:
                          help="count MACs as torchinfo 1.8 (default), thop 0.1.1 or fvcore 0.1.5 count them")
 
 
+def _batch(text: str) -> int:
+    from .compiler.sizes import parse_batch
+
+    try:
+        return parse_batch(text)
+    except ValueError as error:  # argparse then says it as a usage error, exit 2
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_value(text: str):
-    """`--set` values: integers, decimals, true/false/none, else a name."""
+    """`--set` values: integers, decimals, true/false/none, else a name. A number must be one a
+    .arch file could hold: finite, and an integer within 2⁶² (as the evaluator bounds them)."""
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -111,12 +123,19 @@ def parse_value(text: str):
         return None
     for kind in (int, float):
         try:
-            return kind(text)
-        except ValueError:
-            pass
+            value = kind(text)
+        except ValueError:  # also Python's refusal of an integer of more than 4,300 digits
+            continue
+        if not math.isfinite(value) or abs(value) > MAX_SET_INT:
+            raise ValueError(f"cannot use {_cut(text)}: a number must be finite and within ±2⁶²")
+        return value
     if not text.isidentifier():
-        raise ValueError(f"cannot read {text!r}: give a number, true, false or a name")
+        raise ValueError(f"cannot read {_cut(text)}: give a number, true, false or a name")
     return text
+
+
+def _cut(text: str) -> str:
+    return repr(text if len(text) <= 40 else f"{text[:20]}…{text[-8:]}")
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -182,13 +201,27 @@ def _check(args) -> int:
 def report_json(data: dict) -> str:
     """The report as indented JSON, each layer and diagnostic on one line: EfficientNet-B7's 864 layers
     read as 864 lines, not 12,000, and print in a fifth of the time (json's C encoder does no indent)."""
+    data = strict_json(data)
+
     def field(key, value):
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            rows = ",\n".join(f"    {json.dumps(row)}" for row in value)
+            rows = ",\n".join(f"    {json.dumps(row, allow_nan=False)}" for row in value)
             return f"  {json.dumps(key)}: [\n{rows}\n  ]"
-        return f"  {json.dumps(key)}: {json.dumps(value)}"
+        return f"  {json.dumps(key)}: {json.dumps(value, allow_nan=False)}"
 
     return "{\n" + ",\n".join(field(k, v) for k, v in data.items()) + "\n}"
+
+
+def strict_json(value):
+    """`value` with every non-finite float written as the string "nan", "inf" or "-inf": JSON has no
+    NaN or Infinity, and Python's json would print them anyway, as text no JSON reader accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _build(args) -> int:
@@ -231,7 +264,7 @@ def _compare(args) -> int:
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(strict_json(rows), indent=2, allow_nan=False))
     else:
         print_table(rows, args.memory)
         for row in rows:
