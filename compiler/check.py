@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from ..dsl.source import read_source
 from .conventions import CONVENTIONS, layer_macs
 from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .elaborate import Elaborator
@@ -200,7 +201,7 @@ def sources_of(diagnostics: list[Diagnostic], path: str, text: str | None) -> di
     for d in diagnostics:
         if d.file not in sources:
             try:
-                sources[d.file] = Path(d.file).read_text(encoding="utf-8", errors="replace")
+                sources[d.file] = read_source(d.file, errors="replace")  # bounded; lines as the parser counts them
             except OSError:
                 pass
     return sources
