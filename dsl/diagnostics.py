@@ -13,7 +13,7 @@ E4xx limits (see docs/language.md, "Diagnostics").
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -68,6 +68,20 @@ class ArchError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
+
+
+def in_reading_order(diagnostics: Iterable[Diagnostic], files: Iterable[str] = ()) -> list[Diagnostic]:
+    """The diagnostics as a reader meets them: by file (those in `files` first, in its order — a
+    program's sources list the checked file first — then in the order met), then by line and column.
+    The checker finds them stage by stage (names, then shapes), which is not where they are."""
+    diagnostics = list(diagnostics)
+    rank = {name: i for i, name in enumerate(dict.fromkeys([*files, *(d.file for d in diagnostics)]))}
+    return sorted(diagnostics, key=lambda d: (rank[d.file], d.span.line, d.span.col))
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str | None]) -> str:
+    """Every diagnostic rendered with its file's text, in reading order, one after another."""
+    return "\n".join(d.render(sources.get(d.file)) for d in in_reading_order(diagnostics, sources))
 
 
 SHOWN = 120  # characters of a source line shown under a diagnostic; a longer line is cut around the caret
