@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
     check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    check.add_argument("--compact", action="store_true",
+                       help="one line per table row (and per statement outside a table), without the layers")
     _convention_argument(check)
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
@@ -181,6 +183,7 @@ class Usage(Exception):
 
 def _check(args) -> int:
     from .compiler.check import UsageError, check
+    from .dsl.diagnostics import in_reading_order
 
     if not Path(args.file).is_file():
         raise Usage(f"no such file: {args.file}")
@@ -189,12 +192,13 @@ def _check(args) -> int:
                        convention=args.convention, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
+    report = report.model_copy(update={"diagnostics": in_reading_order(report.diagnostics, report.sources)})
     if args.json:
         print(report_json(report.as_json()))
     else:
         from .report import print_report
 
-        print_report(report)
+        print_report(report, compact=args.compact)
     return EXIT_OK if report.ok else EXIT_ERRORS
 
 
@@ -238,10 +242,9 @@ def _build(args) -> int:
         raise Usage(str(error)) from None
     except ArchError as error:
         from .compiler.check import sources_of
+        from .dsl.diagnostics import render_all
 
-        sources = sources_of(error.diagnostics, args.file, None)
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(sources.get(diagnostic.file, "")), file=sys.stderr)
+        print(render_all(error.diagnostics, sources_of(error.diagnostics, args.file, None)), file=sys.stderr)
         return EXIT_ERRORS
     if args.output is None:
         sys.stdout.write(text)
@@ -274,7 +277,7 @@ def _compare(args) -> int:
 
 
 def _fmt(args) -> int:
-    from .dsl.diagnostics import ArchError
+    from .dsl.diagnostics import ArchError, render_all
     from .dsl.printer import format_source
     from .dsl.source import read_source
 
@@ -288,8 +291,7 @@ def _fmt(args) -> int:
         try:
             formatted = format_source(text, file=name)
         except ArchError as error:
-            for diagnostic in error.diagnostics:
-                print(diagnostic.render(text), file=sys.stderr)
+            print(render_all(error.diagnostics, {name: text}), file=sys.stderr)
             status = EXIT_ERRORS
             continue
         if formatted == text:

@@ -15,7 +15,7 @@ from .cli import EXIT_ERRORS, EXIT_OK, Usage, _overrides
 def _graph_or_report(args):
     """The checked graph of args.file, or None after printing the file's diagnostics."""
     from .compiler.check import UsageError, build_graph, sources_of
-    from .dsl.diagnostics import ArchError
+    from .dsl.diagnostics import ArchError, render_all
 
     if not Path(args.file).is_file():
         raise Usage(f"no such file: {args.file}")
@@ -24,9 +24,7 @@ def _graph_or_report(args):
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     except ArchError as error:
-        sources = sources_of(error.diagnostics, args.file, None)
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(sources.get(diagnostic.file)), file=sys.stderr)
+        print(render_all(error.diagnostics, sources_of(error.diagnostics, args.file, None)), file=sys.stderr)
         return None
 
 
