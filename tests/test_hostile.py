@@ -12,15 +12,15 @@ import xml.dom.minidom
 from pathlib import Path
 
 import pytest
-
-import archc
 from archc.compiler.program import load
 from archc.dsl import ast
 from archc.dsl.diagnostics import ArchError
 from archc.dsl.parse import MAX_LITERAL, parse
 from archc.dsl.printer import format_source
 from archc.dsl.source import MAX_SOURCE_CHARS, printable, read_source, split_lines
-from conftest import ROOT, ZOO, run_archc
+from conftest import ZOO, run_archc
+
+import archc
 
 NET = """\
 network n(num_classes = 10, w = 1.0)

@@ -10,12 +10,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, ZOO
 
 import archc
 from archc.compare import compare, print_table
 from archc.report import print_report
 from archc.textable import Column, Table, terminal_width, wants_bold
-from conftest import ROOT, ZOO
 
 NETWORKS = ["mobilenet_v3_small.arch", "googlenet.arch", "efficientnet.arch", "nin.arch"]
 
