@@ -1,10 +1,10 @@
 """The `archc` command line. Exit status: 0 ok, 1 the file has errors, 2 usage.
 
-    archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
+    archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json] [--compact]
                 [--convention torchinfo|thop|fvcore]
     archc fmt FILE... [--check]
     archc build FILE [-o OUT.py] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
-    archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
+    archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--depth N] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     _network_arguments(graph)
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
+    graph.add_argument("--depth", type=_depth, metavar="N",
+                       help="draw block instances nested deeper than N frames as one node each (1: a node per block "
+                            "instance of a section); default: every layer, or the depth that fits one picture")
 
     port = sub.add_parser("port", help="take a reference's weights into the archc network, and compare the logits")
     _network_arguments(port)
@@ -104,6 +107,12 @@ def _convention_argument(command: argparse.ArgumentParser) -> None:
     # the names are checked by check(), which knows them (compiler/conventions.py)
     command.add_argument("--convention", default="torchinfo", metavar="torchinfo|thop|fvcore",
                          help="count MACs as torchinfo 1.8 (default), thop 0.1.1 or fvcore 0.1.5 count them")
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit() or not text.isascii() or len(text) > 3:
+        raise argparse.ArgumentTypeError(f"the depth is a whole number from 0, got {_cut(text)}")
+    return int(text)
 
 
 def _batch(text: str) -> int:

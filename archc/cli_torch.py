@@ -44,8 +44,9 @@ def graph(args) -> int:
     checked = _graph_or_report(args)
     if checked is None:
         return EXIT_ERRORS
+    notes: list[str] = []
     try:
-        renderer = render(checked, args.output, title=_title(args))
+        renderer = render(checked, args.output, title=_title(args), depth=args.depth, notes=notes)
     except GraphUsageError as error:
         raise Usage(str(error)) from None
     except OSError as error:
@@ -53,6 +54,8 @@ def graph(args) -> int:
     except RuntimeError as error:  # Graphviz itself failed
         print(f"archc: error: {error}", file=sys.stderr)
         return EXIT_ERRORS
+    for note in notes:
+        print(f"archc: note: {note}", file=sys.stderr)
     note = " (laid out without Graphviz; install graphviz for its layout)" if renderer == "python" else ""
     print(f"wrote {args.output}{note}")
     return EXIT_OK
