@@ -8,6 +8,8 @@
 
 import gc as _gc
 
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (tool.setuptools.dynamic)
+
 # Importing archc builds some forty pydantic models, their validators and a lark parser: objects that
 # live as long as the process. The cyclic collector's passes over them while they are built were 5% of
 # a `archc check`, so it waits until the import is done (and is left as it was found).
@@ -19,4 +21,4 @@ finally:
     if _collecting:
         _gc.enable()
 
-__all__ = ["check", "build", "source", "port", "zoo_path", "Report", "UsageError"]
+__all__ = ["check", "build", "source", "port", "zoo_path", "Report", "UsageError", "__version__"]

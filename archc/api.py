@@ -11,15 +11,19 @@ from .compiler.program import library_dir
 
 def build(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
           **params: Any):
-    """The network as a torch.nn.Module, built from its checked graph.
+    """The network as a torch.nn.Module: the file `archc build` writes, compiled, so the module has its
+    classes and names (`model.features[1]` is row 1's block).
+
+        >>> model = build(zoo_path("mobilenet_v3_small.arch"), num_classes=42)
+        >>> type(model.features[1]).__name__, model.classifier[2].linear.out_features
+        ('Bneck', 42)
 
     Network parameters go in as Python values (`num_classes=42`, `aux=False`).
     Raises ArchError if the file has errors. Imports torch.
     """
-    from .compiler.emit_torch import Network
+    from .compiler.emit_torch import build_module
 
-    graph = build_graph(path, variant=variant, input=input, **params)
-    return Network(graph, name=Path(path).stem)
+    return build_module(build_graph(path, variant=variant, input=input, **params))
 
 
 def port(model, reference):
@@ -30,7 +34,11 @@ def port(model, reference):
 
 
 def zoo_path(name: str) -> Path:
-    """The path of a network shipped with archc: `zoo_path("mobilenet_v3_small.arch")`."""
+    """The path of a network shipped with archc.
+
+        >>> zoo_path("mobilenet_v3_small.arch").name
+        'mobilenet_v3_small.arch'
+    """
     return library_dir() / name
 
 
@@ -40,7 +48,12 @@ def source(path: str | Path, *, variant: str | None = None, input: str | tuple[i
            **params: Any) -> str:
     """The network as the text of a Python module that imports only torch: one class
     per block kind, the network class, and `build()`. Raises ArchError if the file
-    has errors or cannot be written as source. Does not import torch."""
+    has errors or cannot be written as source. Does not import torch.
+
+        >>> text = source(zoo_path("resnet.arch"), variant="resnet50")
+        >>> print(next(line.strip() for line in text.splitlines() if "for _ in range" in line))
+        *[Bottleneck(256, 64) for _ in range(2)],  # 2 more of the row above
+    """
     from .compiler.emit_source import emit
 
     return emit(build_graph(path, variant=variant, input=input, **params))

@@ -9,8 +9,10 @@
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
                   [--convention torchinfo|thop|fvcore]
+    archc lsp                                     (a language server over stdio; archc/lsp/)
     archc data split|resize ..., archc eval|predict|cam CHECKPOINT ...   (archc/cli_tools.py)
     archc train FILE [--data DIR] [--epochs N] [--kfold K] [--out DIR] [--resume] ...   (archc/cli_train.py)
+    archc study FILE[:VARIANT]... [--data DIR] [--kfold K] [--memory SIZE] [--out DIR] ...   (archc/cli_study.py)
 """
 
 from __future__ import annotations
@@ -34,8 +36,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+class _Version(argparse.Action):
+    """--version: archc's, Python's and torch's where installed (without importing torch)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print archc's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import platform
+        from importlib import metadata
+
+        from . import __version__
+
+        try:
+            torch = f"torch {metadata.version('torch')}"
+        except metadata.PackageNotFoundError:
+            torch = "no torch (archc check, compare, fmt and build need none)"
+        print(f"archc {__version__} (Python {platform.python_version()}, {torch})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archc", description="A declarative language and compiler for convolutional networks.")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
@@ -66,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", metavar="OUT.py", help="where to write it (default: print it)")
 
     graph = sub.add_parser("graph", help="draw the network: a node per layer, a frame per block instance")
-    _network_arguments(graph)
+    _network_arguments(graph, checkpoint=True)
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
     graph.add_argument("--depth", type=_depth, metavar="N",
@@ -76,14 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     port = sub.add_parser("port", help="take a reference's weights into the archc network, and compare the logits")
     _network_arguments(port)
     port.add_argument("--from", dest="source", required=True, metavar="torchvision:NAME|FILE.pt",
-                      help="a torchvision builder (randomly initialised unless --pretrained) or a state-dict file")
+                      help="a torchvision builder (randomly initialised unless --pretrained), a state-dict file, "
+                           "or a checkpoint from archc train")
     port.add_argument("--pretrained", action="store_true", help="download torchvision's DEFAULT weights")
     port.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="where to write the ported state dict")
 
     export = sub.add_parser("export", help="write the network for other runtimes")
-    _network_arguments(export)
+    _network_arguments(export, checkpoint=True)
     export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX, with a dynamic batch dimension")
-    export.add_argument("--weights", metavar="FILE.pt", help="a state dict to load first (from archc port)")
+    export.add_argument("--weights", metavar="FILE.pt",
+                        help="weights to load first: a checkpoint from archc train (RUN/best.pt) or a state dict "
+                             "(from archc port)")
+
+    lsp = sub.add_parser("lsp", help="a language server for editors, over stdin and stdout (needs archc[lsp])")
+    lsp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the only transport")
 
     from . import cli_tools  # data, eval, predict, cam
 
@@ -92,11 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     from . import cli_train  # imports no torch until it runs
 
     cli_train.add_arguments(sub.add_parser("train", help="train the network on the digits or an image folder"))
+
+    from . import cli_study  # imports no torch until it runs
+
+    cli_study.add_arguments(sub.add_parser("study", help="train several networks with one recipe and compare them"))
     return parser
 
 
-def _network_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("file")
+def _network_arguments(command: argparse.ArgumentParser, checkpoint: bool = False) -> None:
+    if checkpoint:
+        command.add_argument("file", metavar="FILE",
+                             help="a .arch file, or a checkpoint from archc train (RUN/best.pt): its network at its "
+                                  "settings")
+    else:
+        command.add_argument("file")
     command.add_argument("--variant", help="a named variant of the network (e.g. resnet50)")
     command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="override a network parameter: a number, true/false or a name")
@@ -170,10 +208,16 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "lsp":
+            return _lsp()
         if args.command == "train":
             from . import cli_train
 
             return cli_train.train(args)
+        if args.command == "study":
+            from . import cli_study
+
+            return cli_study.study(args)
         if args.command in ("data", "eval", "predict", "cam"):
             from . import cli_tools
 
@@ -190,12 +234,30 @@ class Usage(Exception):
     """A bad command line: exit status 2."""
 
 
+def network_file(path: str, accept_checkpoint: bool = False) -> str:
+    """"arch" for a file to compile, "checkpoint" for an archc checkpoint where the command takes one; Usage
+    for a missing file, or for a checkpoint or other binary file where .arch text belongs (their bytes
+    would otherwise be shown as the diagnostic's source line)."""
+    from .runtime.ckpt_format import sniff
+
+    if not Path(path).is_file():
+        raise Usage(f"no such file: {path}")
+    kind = sniff(path)
+    if kind is None:
+        return "arch"
+    if kind == "an archc checkpoint":
+        if accept_checkpoint:
+            return "checkpoint"
+        raise Usage(f"{path} is an archc checkpoint, not .arch text: archc eval, predict and cam use it, "
+                    "archc graph and export take it in place of the .arch file")
+    raise Usage(f"{path} is {kind}, not .arch text")
+
+
 def _check(args) -> int:
     from .compiler.check import UsageError, check
     from .dsl.diagnostics import in_reading_order
 
-    if not Path(args.file).is_file():
-        raise Usage(f"no such file: {args.file}")
+    network_file(args.file)
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
                        convention=args.convention, **_overrides(args.set))
@@ -209,6 +271,14 @@ def _check(args) -> int:
 
         print_report(report, compact=args.compact)
     return EXIT_OK if report.ok else EXIT_ERRORS
+
+
+def _lsp() -> int:
+    from . import lsp
+
+    if not lsp.available():
+        raise Usage(f"archc lsp needs pygls and lsprotocol: {lsp.INSTALL}")
+    return lsp.serve()
 
 
 def report_json(data: dict) -> str:
@@ -243,8 +313,7 @@ def _build(args) -> int:
     from .compiler.emit_source import emit
     from .dsl.diagnostics import ArchError
 
-    if not Path(args.file).is_file():
-        raise Usage(f"no such file: {args.file}")
+    network_file(args.file)
     try:
         text = emit(build_graph(args.file, variant=args.variant, input=args.input, **_overrides(args.set)))
     except (UsageError, ValueError) as error:
@@ -322,7 +391,8 @@ def run() -> None:
         gc.disable()
     try:
         code = main()
-        sys.stdout.flush()
+        if not sys.stdout.closed:  # archc lsp's transport closes it when the client leaves
+            sys.stdout.flush()
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:  # `archc check ... | head`: the reader has what it wanted

@@ -3,8 +3,8 @@
     archc data split SRC DST [--val 0.2] [--test 0.0] [--seed 0] [--copy|--link]
     archc data resize DIR [--max-side 500] [-o OUT]
     archc eval RUN/best.pt --data DIR [--batch N] [--json]
-    archc predict RUN/best.pt IMG... [--top K] [--json]
-    archc cam RUN/best.pt IMG -o cam.png [--class NAME|INDEX]
+    archc predict RUN/best.pt IMG|DIR... [--top K] [--json | --csv OUT.csv]
+    archc cam RUN/best.pt IMG -o cam.png [--class NAME|INDEX] [--alpha A]
 
 Kept apart from cli.py so that `archc check` never imports them; `data`
 imports PIL only, the others torch.
@@ -58,13 +58,24 @@ def add_commands(sub) -> None:
     evaluate.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
-    predict = sub.add_parser("predict", help="the top classes of each image, with probabilities")
+    predict = sub.add_parser("predict", help="the top classes of each image, with probabilities",
+                             description="Each image is prepared as validation prepares it (short side resized to "
+                                         "the checkpoint's eval_resize, centre crop); a folder stands for the image "
+                                         "files below it, found as archc train finds them.")
     predict.add_argument("checkpoint", metavar="CHECKPOINT")
-    predict.add_argument("images", nargs="+", metavar="IMG")
+    predict.add_argument("images", nargs="+", metavar="IMG|DIR")
     predict.add_argument("--top", type=int, default=5, help="classes shown per image (default 5)")
-    predict.add_argument("--json", action="store_true", help="print a JSON list")
+    predict.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
+    shown = predict.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print a JSON list")
+    shown.add_argument("--csv", metavar="OUT.csv",
+                       help="write a CSV (image, class_1, probability_1, ..., error); - for standard output")
 
-    cam = sub.add_parser("cam", help="class activation map (Zhou et al. 2016) of an image, as a heat-map overlay")
+    cam = sub.add_parser("cam", help="class activation map of an image (CAM, or Grad-CAM for other heads)",
+                         description="Draws the map over the view the network classifies (as archc predict: short "
+                                     "side resized to the checkpoint's eval_resize, centre crop), with a colour bar "
+                                     "and a caption. CAM (Zhou et al. 2016) where global average pooling is followed "
+                                     "by at most one linear layer, Grad-CAM (Selvaraju et al. 2017) for other heads.")
     cam.add_argument("checkpoint", metavar="CHECKPOINT")
     cam.add_argument("image", metavar="IMG")
     cam.add_argument("-o", "--output", required=True, metavar="OUT.png")
@@ -122,6 +133,8 @@ def _split(args) -> int:
     totals = {s: sum(c[s] for c in report.counts.values()) for s in splits}
     print(f"{'total':<{width}}  " + "  ".join(f"{totals[s]:>7,}" for s in splits))
     _listed("files that are not images, left out", report.not_images)
+    _listed("left out, not regular files (links to folders are not followed, as training does not follow them)",
+            report.not_followed)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     verb = "linked" if args.mode == "link" else "copied"
@@ -143,6 +156,10 @@ def _resize(args) -> int:
           f"{report.rotated:,} only turned upright (EXIF); {report.unchanged:,} already small enough")
     _listed("skipped, not images", report.not_images)
     _listed("skipped, corrupt or unreadable", report.corrupt)
+    _listed("skipped, not regular files (links to folders are not followed, as training does not follow them)",
+            report.not_followed)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -155,20 +172,43 @@ def _eval(args) -> int:
 
 
 def _predict(args) -> int:
-    from .runtime.infer import predict
+    from .runtime.infer import predict, write_csv
 
-    results = predict(args.checkpoint, args.images, top=args.top)
+    results = predict(args.checkpoint, args.images, top=args.top, batch=args.batch)
+    failed = [r for r in results if "error" in r]
     if args.json:
         print(json.dumps(results, indent=2))
+    elif args.csv:
+        _write_csv(results, args.csv, write_csv)
     else:
         for result in results:
-            if "error" in result:
+            if "top" in result:
+                print(result["image"])
+                for guess in result["top"]:
+                    print(f"  {guess['probability']:7.2%}  {guess['class']}")
+            elif "error" in result:
                 print(f"{result['image']}: skipped: {result['error']}")
-                continue
-            print(result["image"])
-            for guess in result["top"]:
-                print(f"  {guess['probability']:7.2%}  {guess['class']}")
-    return EXIT_OK if all("error" not in r for r in results) else EXIT_ERRORS
+        skipped = [r for r in results if "skipped" in r]
+        _listed("files in the folders that are not images, left out", [(r["image"], r["skipped"]) for r in skipped])
+    return EXIT_OK if not failed else EXIT_ERRORS
+
+
+def _write_csv(results: list, output: str, write) -> None:
+    import io
+
+    if output == "-":
+        write(results, sys.stdout)
+        return
+    text = io.StringIO(newline="")
+    write(results, text)
+    try:
+        Path(output).write_text(text.getvalue(), encoding="utf-8", newline="")
+    except OSError as error:
+        raise Usage(f"cannot write {output}: {error.strerror or error}") from None
+    predicted = sum(1 for r in results if "top" in r)
+    print(f"wrote {output}: {_plural(predicted, 'image')} predicted"
+          + "".join(f", {n:,} {what}" for what, n in (("unreadable", sum("error" in r for r in results)),
+                                                      ("skipped", sum("skipped" in r for r in results))) if n))
 
 
 def _cam(args) -> int:
@@ -177,8 +217,9 @@ def _cam(args) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise Usage(f"-o {args.output}: give a .png (or .jpg) file")
     result = cam_for_image(args.checkpoint, args.image, args.output, class_=args.class_, alpha=args.alpha)
-    print(f"wrote {args.output}: class activation map of {result['class']!r} "
-          f"(probability {result['probability']:.2%}) from layer {result['feature_layer']}")
-    if result["note"]:
-        print(f"note: {result['note']}", file=sys.stderr)
+    method = "Grad-CAM" if result["method"] == "grad-cam" else "class activation map"
+    print(f"wrote {args.output}: {method} of {result['class']!r} (probability {result['probability']:.2%}) "
+          f"from layer {result['feature_layer']}, over the view archc predict classifies ({result['view_described']})")
+    for note in result["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK

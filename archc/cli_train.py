@@ -6,10 +6,11 @@
                 [--label-smoothing E] [--aux-weight W] [--clip-grad NORM] [--kfold K] [--seed S] [--out DIR]
                 [--resume] [--config FILE.toml] [--device cpu|cuda|auto] [--compile [auto] | --no-compile]
                 [--amp/--no-amp] [--workers N] [--val FRACTION] [--cache auto|memory|off]
-                [--recompute-bn auto|always|never]
+                [--recompute-bn auto|always|never] [--init SOURCE] [--freeze PATTERN...] [--lr-head MULT]
 
 Exit status: 0 trained; 1 the network, the data or the run failed (a
-message says which); 2 a usage error (a bad flag, config file or value).
+message says which); 2 a usage error (a bad flag, config file or value);
+130 interrupted (Ctrl-C), saying where the last checkpoint is and how to resume.
 Kept apart from cli.py so that `archc check` never imports torch.
 """
 
@@ -27,6 +28,13 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
     """The flags of `archc train`. Every default is None: unset flags leave the config file's value or the default."""
     train.add_argument("file")
     train.add_argument("--variant", help="a named variant of the network (e.g. resnet18)")
+    train.add_argument("--out", metavar="DIR", help="the run folder (default runs/<network>-<time>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    add_recipe_arguments(train)
+
+
+def add_recipe_arguments(train: argparse.ArgumentParser) -> None:
+    """The flags that say how to train (shared by `archc train` and `archc study`)."""
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a network parameter")
     train.add_argument("--data", metavar="DIR", help="an ImageFolder tree (DIR/train + DIR/val, or a folder per "
                                                      "class); default: the embedded handwritten digits")
@@ -49,8 +57,6 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--kfold", type=int, metavar="K", help="K-fold cross-validation over all the data")
     train.add_argument("--val", type=float, metavar="FRACTION", help="validation fraction (default 0.2)")
     train.add_argument("--seed", type=int)
-    train.add_argument("--out", metavar="DIR", help="the run folder (default runs/<network>-<time>)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     train.add_argument("--config", metavar="FILE.toml", help="options as TOML (flags override it)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--compile", nargs="?", const=True, default=None, type=_compile_value, metavar="auto",
@@ -65,11 +71,21 @@ def add_arguments(train: argparse.ArgumentParser) -> None:
                             "their moving averages lag, e.g. MobileNetV3's momentum 0.01 in a short run)")
     train.add_argument("--cache", choices=["auto", "memory", "off"],
                        help="decode a folder once into device (or main) memory (auto: when it fits)")
+    train.add_argument("--init", metavar="SOURCE", help="start from these weights: torchvision:NAME (from the local "
+                                                        "torch hub cache), a .pt/.safetensors state dict, or an archc "
+                                                        "checkpoint; tensors that no longer fit are re-initialised")
+    train.add_argument("--freeze", nargs="+", metavar="PATTERN", help="train none of these parts: a section "
+                                                                      "(features), a path (features.3) or rows "
+                                                                      "(features[:9]); their batch norms stay in eval")
+    train.add_argument("--lr-head", type=float, metavar="MULT", help="the re-initialised tensors' learning rate, "
+                                                                     "as a multiple of --lr")
 
 
-FLAGS = ["data", "input", "variant", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
-         "schedule", "warmup", "label_smoothing", "aux_weight", "clip_grad", "color_jitter", "min_crop_scale", "flip",
-         "kfold", "val", "seed", "out", "device", "compile", "amp", "workers", "cache", "recompute_bn"]
+RECIPE = ["data", "input", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
+          "schedule", "warmup", "label_smoothing", "aux_weight", "clip_grad", "color_jitter", "min_crop_scale", "flip",
+          "kfold", "val", "seed", "device", "compile", "amp", "workers", "cache", "recompute_bn", "init", "freeze",
+          "lr_head"]
+FLAGS = ["variant", "out", *RECIPE]
 
 
 def _compile_value(value: str) -> str:
@@ -79,48 +95,96 @@ def _compile_value(value: str) -> str:
 
 
 def train(args) -> int:
-    from .runtime.checkpoint import CheckpointError
-    from .runtime.config import ConfigError, load_config, merge
-    from .runtime.data import DataError
-    from .runtime.run import NetworkError
     from .runtime.run import train as run_training
-    from .runtime.trainer import TrainingStopped
+
+    with Failures() as failed:
+        cfg = config_from(args, FLAGS, resumed=args.resume)
+        run_training(args.file, cfg, resume=args.resume)
+    return failed.status
+
+
+def config_from(args, names: list[str], resumed: bool = False):
+    """The TrainConfig of the flags `names`, over --config's file, over the resumed run's config.json;
+    Usage (exit 2) for anything wrong with them."""
+    from .runtime.config import ConfigError, load_config, merge
 
     try:
-        flags = {name: getattr(args, name) for name in FLAGS}
+        flags = {name: getattr(args, name) for name in names}
         flags["set"] = _overrides(args.set)
-    except ValueError as error:
-        raise Usage(str(error)) from None
-    try:
-        base = _resumed_config(args) if args.resume else {}
+        base = _resumed_config(args) if resumed else {}
         if args.config:
             base.update(load_config(args.config))
-        cfg = merge(base, flags)
-        if args.resume and not cfg.out:
-            raise ConfigError("--resume continues the run in --out DIR: give the run's folder")
-        run_training(args.file, cfg, resume=args.resume)
-    except ConfigError as error:
+        return merge(base, flags)
+    except (ValueError, ConfigError) as error:
         raise Usage(str(error)) from None
-    except NetworkError as error:
-        print(error, file=sys.stderr)
-        return EXIT_ERRORS
-    except (DataError, TrainingStopped, CheckpointError) as error:
-        print(f"archc: error: {error}", file=sys.stderr)
-        return EXIT_ERRORS
-    return EXIT_OK
+
+
+class Failures:
+    """What can go wrong in a run, as exit statuses: 1 with `archc: error: ...` (the network's diagnostics as
+    they are), 2 for usage, 130 for Ctrl-C with where the last checkpoint is. `status` is 0 if nothing did."""
+
+    status = EXIT_OK
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _trace) -> bool:
+        from .runtime.checkpoint import CheckpointError
+        from .runtime.config import ConfigError
+        from .runtime.data import DataError
+        from .runtime.finetune import InitError
+        from .runtime.run import NetworkError
+        from .runtime.runfolder import FolderInUse
+        from .runtime.study_jobs import StudyRunFailed
+        from .runtime.trainer import TrainingInterrupted, TrainingStopped
+
+        if error is None:
+            return False
+        if isinstance(error, ConfigError):
+            raise Usage(str(error)) from None
+        if isinstance(error, NetworkError):
+            print(error, file=sys.stderr)
+        elif isinstance(error, (DataError, TrainingStopped, CheckpointError, InitError, FolderInUse, StudyRunFailed)):
+            print(f"archc: error: {error}", file=sys.stderr)
+        elif isinstance(error, TrainingInterrupted):
+            print(interrupted_message(error), file=sys.stderr)
+            self.status = EXIT_INTERRUPTED
+            return True
+        else:
+            return False
+        self.status = EXIT_ERRORS
+        return True
+
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
+
+
+def interrupted_message(stop) -> str:
+    """Ctrl-C: where the last checkpoint is, and the command that continues the run."""
+    out = getattr(stop, "out", None)
+    if stop.checkpoint is None:
+        return ("archc: interrupted before an epoch finished: no checkpoint to resume from"
+                + (f" in {out}" if out else "") + "; start the run again")
+    command = f"archc train {stop.file} --out {out} --resume" if out else "archc train ... --out DIR --resume"
+    return (f"archc: interrupted; the last checkpoint is {stop.checkpoint} (epoch {stop.epoch} of {stop.epochs}). "
+            f"Continue with: {command}")
 
 
 def _resumed_config(args) -> dict:
-    """The settings the run in --out started with (its config.json), so `--out DIR --resume` is enough."""
-    from .runtime.config import TrainConfig
+    """The settings the run in --out started with (its config.json), so `--out DIR --resume` is enough.
+    ConfigError when there is none: resuming with the defaults would train another run than the one stopped."""
+    from .runtime.config import ConfigError, TrainConfig
 
     if not args.out:
-        return {}
+        raise ConfigError("--resume continues the run in --out DIR: give the run's folder")
     saved = Path(args.out) / "config.json"
     if not saved.is_file():
-        return {}
+        raise ConfigError(f"--resume: {args.out} holds no run to resume (no config.json: the run was stopped before "
+                          "it began, or never ran there); start it again without --resume, with its flags")
     try:
         values = json.loads(saved.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ConfigError(f"--resume: cannot read {saved} ({error}); start the run again without --resume") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--resume: {saved} is not a run's configuration; start the run again without --resume")
     return {k: v for k, v in values.items() if k in TrainConfig.model_fields and v is not None}

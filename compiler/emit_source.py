@@ -1,276 +1,358 @@
-"""The source emitter: a readable PyTorch file from the checked graph.
+"""The source emitter: a readable PyTorch file from the IR, and the one emitter.
 
     >>> import archc
     >>> text = archc.source(archc.zoo_path("mobilenet_v3_small.arch"))
     >>> print(next(line for line in text.splitlines() if line.startswith("class Bneck")))
     class Bneck(nn.Module):
 
-One class per block kind, translated from the block's statements: parameters
-become `__init__` arguments (after `in_c`, the input channels), `if` becomes
-Python `if`, a condition the forward pass needs is kept as a `use_*` flag, and
-the channel count is carried in a variable `c` as hand-written code does. The
-network class is the tables unrolled: each section a `nn.Sequential` with one
-line per table row, the row's text as its comment. Module names are the
-graph's (compiler/naming.py), so the generated module's state_dict equals the
-in-memory builder's, key for key (tests/test_emit_source.py).
-
-The blocks' statements are translated in compiler/emit_blocks.py; this module
-collects what they need and writes the network class and the file. Each op
-writes its own constructor (`Op.source` in compiler/ops/); shapes the
-source cannot express in a block's terms (the size of a map before `flatten`)
-are taken from the graph when every use of the block agrees, else emission
-stops with an E500 diagnostic. Every name that reaches the file is checked to
-be a plain identifier; user text only ever lands in `#` comments, one line each.
+One class per block kind (compiler/emit_classes.py), a class per residual,
+concat or gate that stands in a section, and the network class: each section an
+`nn.Sequential` with a line per table row and a comprehension for its repeats
+(compiler/emit_rows.py), the row's text as its comment. `archc.build` is this
+file compiled (compiler/emit_torch.py), so the module and the source cannot
+differ. Module names are the graph's (compiler/naming.py); every value comes
+from the IR (compiler/emit_values.py says how); names that reach the file are
+identifiers the grammar allows, escaped where Python would read them otherwise,
+and user text only ever lands in `#` comments and docstrings, one line each.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
+import textwrap
+import unicodedata
 from pathlib import Path
 
 import jinja2
 
-from ..dsl import ast
 from ..dsl.diagnostics import ArchError
-from .emit_blocks import (
-    BodyWriter,
-    EmitError,
-    Scope,
-    camel,
-    comment,
-    docstring,
-    identifier,
-    refers,
-    uses_hw,
-)
-from .evaluate import Ref, _round, make_divisible
-from .graph import Graph, Layer
+from .emit_classes import ClassCode, ClassWriter, op_ctor
+from .emit_rows import section_lines
+from .emit_values import Context, EmitError, Values
+from .evaluate import Ref, global_env, to_python
+from .graph import Element, Graph, Instance, Layer
 from .inplace import in_place_layers
-from .naming import body_names, python_name
+from .naming import class_name, python_name
 from .ops import OPS
+from .ops.base import NO_DEFAULT
 from .ops.conv import conv_padding
+from .pyexpr import Call, Lit, Name, make_divisible, round_half_up
 
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                                undefined=jinja2.StrictUndefined)
 
 # Functions of the compiler copied into the generated file, so that it computes what archc computes.
-HELPERS = {"make_divisible": inspect.getsource(make_divisible),
-           "round_half_up": inspect.getsource(_round).replace("def _round(", "def round_half_up("),
+HELPERS = {"make_divisible": inspect.getsource(make_divisible), "round_half_up": inspect.getsource(round_half_up),
            "conv_padding": inspect.getsource(conv_padding)}
 
 
-class Emitter:
-    """What one emission collects: the classes written, the helpers and op factories they use."""
-
-    def __init__(self, graph: Graph):
-        from .elaborate import global_env
-
-        self.graph, self.program = graph, graph.program
-        self.network_env = global_env(self.program, graph.params)
-        self.helpers: set[str] = set()  # prelude pieces the file needs (HELPERS, "math", "StochasticDepth")
-        self.factories: set[str] = set()  # ops passed as values: `def relu(c): ...`
-        self.in_place = in_place_layers(graph)  # layers that may overwrite an input (compiler/inplace.py)
-        self.classes: dict[str, str] = {}  # block -> class name
-        self.rendered: dict[str, dict] = {}  # block -> template data, callees first
-        self.names_cache: dict[int, dict] = {}
-        self.busy: set[str] = set()  # blocks being translated (a block that calls itself is not expanded)
-        # What each call statement made in the graph, by (file, span): its input shape and the layer or instance.
-        self.made: dict[tuple, list] = {}
-        for layer in graph.layers():
-            self.made.setdefault((layer.file, _key(layer.span)), []).append((layer.in_shapes[0], layer))
-        for inst in graph.instances.values():
-            self.made.setdefault((inst.call_file, _key(inst.span)), []).append((inst.in_shape, inst))
-
-    def uses(self, file: str, span: ast.Span) -> list:
-        return self.made.get((file, _key(span)), [])
-
-    def in_place_everywhere(self, file: str, span: ast.Span, op: str | None = None) -> bool:
-        """Whether every layer this statement made (its `op` layers only, if given), in every use of its
-        block, may overwrite its first input: an activation's input, a residual add's body output."""
-        made = [thing for _shape, thing in self.uses(file, span) if op is None or getattr(thing, "op", None) == op]
-        return bool(made) and all(isinstance(thing, Layer) and self.in_place.get(thing.name) == 0 for thing in made)
-
-    def literal(self, value, file: str = "", span: ast.Span = ast.NO_SPAN) -> str:
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return repr(value)
-        if isinstance(value, tuple):
-            return "(" + ", ".join(self.literal(v, file, span) for v in value) + ("," if len(value) == 1 else "") + ")"
-        if isinstance(value, Ref) and value.kind == "op" and not value.args and not value.kwargs:
-            self.factories.add(value.name)
-            return value.name
-        raise EmitError(f"a value of this kind ({type(value).__name__}) cannot be passed in the emitted source",
-                        file, span, hint="pass ops without arguments, numbers, booleans or sizes")
-
-    def class_for(self, block: str) -> str:
-        if block not in self.classes:
-            taken = set(self.classes.values()) | {"StochasticDepth"}
-            name = camel(identifier(block, "block name"))
-            while name in taken:
-                name += "_"
-            self.classes[block] = name
-        return self.classes[block]
-
-    def block_uses_hw(self, block: str) -> bool:
-        return uses_hw(self.program.blocks[block][0].body)
-
-    def translate(self, block: str) -> None:
-        if block in self.rendered or block in self.busy:
-            return
-        self.busy.add(block)
-        definition, file = self.program.blocks[block]
-        scope = Scope(self, block, definition, file)
-        names = body_names(definition.body, self.names_cache)
-        writer = BodyWriter(self, scope, names)
-        signature, defaults = ["in_c"], []
-        if self.block_uses_hw(block):
-            signature += ["in_h", "in_w"]
-        own = {p.name for p in definition.params}
-        for param in definition.params:
-            py = scope.params[param.name]
-            if param.default is None:
-                signature.append(py)
-            elif refers(param.default, own):  # a default computed from other parameters or the input
-                signature.append(f"{py}=None")
-                defaults.append(f"if {py} is None:")
-                defaults.append(f"    {py} = {scope.expr(param.default)}")
-            else:
-                signature.append(f"{py}={scope.expr(param.default)}")
-        writer.body(definition.body, "self", "x", 0, names)
-        self.busy.discard(block)
-        doc = f"{block}({', '.join(p.name for p in definition.params)}) from {Path(file).name}, line {definition.span.line}"
-        self.rendered[block] = {"name": self.class_for(block), "doc": docstring(doc),
-                                "signature": ", ".join(signature), "init": defaults + ["c = in_c"] + writer.init,
-                                "forward": writer.fwd}
+def comment(text: str) -> str:
+    """User text as one safe comment line: control characters (newlines too) shown as '?'."""
+    return "".join("?" if unicodedata.category(ch).startswith(("C", "Z")) and ch != " " else ch for ch in text).strip()
 
 
-def _key(span: ast.Span) -> tuple[int, int, int, int]:
-    return (span.line, span.col, span.end_line, span.end_col)
+def row_text(line: str) -> str:
+    """A table row as a comment: its cells' padding folded, so the line stays short."""
+    return re.sub(r"[ \t]{2,}", " ", comment(line))
 
 
-def emit(graph: Graph) -> str:
-    """The generated module's text; raises ArchError (E500) where the network cannot be written as source."""
+def docstring(text: str, width: int = 96) -> str:
+    """User text inside a generated docstring, wrapped to `width` and indented for a class body; a
+    backslash or a run of three quotes cannot end it early."""
+    safe = comment(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if safe.endswith('"'):
+        safe += " "
+    return "\n    ".join(textwrap.wrap(safe, width)) or "."
+
+
+def emit(graph: Graph, in_place: bool = True) -> str:
+    """The generated module's text; raises ArchError (E500) where the network cannot be written as source.
+    `in_place=False` writes no activation or add in place (tests/test_inplace.py compares the two)."""
     try:
-        return _emit(graph)
+        return Emission(graph, in_place).render()
     except EmitError as error:
         raise ArchError([error.diagnostic]) from None
 
 
-def _emit(graph: Graph) -> str:
-    writer = Emitter(graph)
-    program = graph.program
-    network = program.network
-    net_class = camel(identifier(network.name, "network name", program.file, network.span))
-    top = _top_level(writer, graph)
-    classes = [writer.rendered[b] for b in writer.rendered]
-    if net_class in {c["name"] for c in classes}:
-        net_class += "Network"
-    factories = []
-    for op_name in sorted(writer.factories):
-        op = OPS[op_name]
-        extra = {"inplace": "inplace"} if op.in_place else {}  # `def relu(c, inplace=False)`
-        factories.append({"name": identifier(op_name, "op name"), "in_place": op.in_place,
-                          "ctor": op.source({}, "c", 3, writer.helpers, **extra)})
-    return TEMPLATES.get_template("network.py.j2").render(
-        file=comment(Path(program.file).name), network=comment(network.name), net_class=net_class,
-        params=[comment(f"{k} = {v!r}") for k, v in graph.params.items()],
-        input=" × ".join(str(d) for d in graph.input_shape),
-        uses_math="math" in writer.helpers, uses_depth="StochasticDepth" in writer.helpers,
-        uses_torch="StochasticDepth" in writer.helpers or any("torch." in line for c in classes for line in c["forward"]),
-        helpers=[HELPERS[h] for h in sorted(writer.helpers & HELPERS.keys())], factories=factories, classes=classes, **top)
+class Emission:
+    def __init__(self, graph: Graph, in_place: bool = True):
+        self.graph, self.program, self.lowered = graph, graph.program, graph.lowered
+        self.constants = global_env(self.program, graph.params).parent  # what block bodies see
+        # the layers that may overwrite an input (compiler/inplace.py)
+        self.in_place = in_place_layers(graph) if in_place else {}
+        self.instances: dict[str, list[Instance]] = {}
+        for inst in graph.instances.values():
+            self.instances.setdefault(inst.block, []).append(inst)
+        taken = {"StochasticDepth"} | {python_name(n) for n in graph.program.blocks}
+        self.classes: dict[str, str] = {}
+        for template in self.instances:
+            self.classes[template] = class_name(_class_base(template), taken | set(self.classes.values()))
+        self.values = Values(graph, self.classes)
+        self.classes_code: dict[str, ClassCode] = {}
+
+    # ------------------------------------------------------------ classes
+    def order(self) -> tuple[list[str], set[str]]:
+        """Templates with callees first, and those that call themselves (directly or not)."""
+        deps: dict[str, set[str]] = {t: set() for t in self.instances}
+        for inst in self.graph.instances.values():
+            if inst.owner:
+                deps[self.graph.instances[inst.owner].block].add(inst.block)
+        done, order, recursive, stack = set(), [], set(), []
+
+        def visit(t: str) -> None:
+            if t in stack:
+                recursive.update(stack[stack.index(t):])
+                return
+            if t in done:
+                return
+            stack.append(t)
+            for d in sorted(deps[t]):
+                visit(d)
+            stack.pop()
+            done.add(t)
+            order.append(t)
+
+        for t in self.instances:
+            visit(t)
+        return order, recursive
+
+    def write_classes(self) -> None:
+        order, recursive = self.order()
+        for name in order:
+            template = self.lowered.blocks[name]
+            writer = ClassWriter(self, template, self.instances[name], self.classes[name], name in recursive)
+            if name in recursive:  # its own calls need its signature before its body is written
+                self.classes_code[name] = ClassCode(self.classes[name], "", writer.parameters(), [], [],
+                                                    {i.path: n for n, i in enumerate(self.instances[name])})
+            self.classes_code[name] = writer.write()
+
+    def block_ctor(self, ctx: Context, instances: list[Instance], exprs: dict, in_c, where) -> Call:
+        """`Bneck(16, 3, 72, 24, nl=relu, s=2)`: a block class's constructor for these instances."""
+        code = self.classes_code[instances[0].block]
+        signature, args, kwargs = code.signature, [in_c], []
+        for name, var in signature.required:
+            args.append(ctx.choose([i.values[name] for i in instances], [exprs.get(name)], var, where))
+        for name, var, default in signature.optional:
+            values = [i.values[name] for i in instances]
+            if not any(name in i.given for i in instances) or _defaults_to(self, default, values):
+                continue  # the class's default gives it (a computed default is None, which no value here is)
+            kwargs.append((var, ctx.choose(values, [exprs.get(name)], var, where)))
+        for name in signature.hoisted:
+            values = [code.hoisted[name].get(code.index[i.path]) for i in instances]
+            kwargs.append((name, ctx.choose(values, [], name, where)))
+        return Call(code.name, tuple(args), tuple(kwargs))
+
+    # ------------------------------------------------------------ network
+    def element_ctor(self, elements, ctx: Context, loop: bool = False) -> Call:
+        elements = elements if isinstance(elements, list) else [elements]
+        nodes = [self.graph.nodes.get(e.path) or self.graph.instances[e.path] for e in elements]
+        scope = _SectionScope(self, elements[0])
+        exprs = {name: to_python(node, scope) for name, node in elements[0].cells.items()} if loop else {}
+        first = nodes[0]
+        in_c = ctx.choose([n.in_shapes[0][0] if isinstance(n, Layer) else n.in_shape[0] for n in nodes], [], "c")
+        if isinstance(first, Layer):
+            return op_ctor(ctx, nodes, exprs, in_c, self)
+        if first.block in self.lowered.blocks and self.lowered.blocks[first.block].implicit:
+            return Call(self.classes_code[first.block].name, (in_c,))
+        return self.block_ctor(ctx, nodes, exprs, in_c, (first.call_file, first.span))
+
+    def row_comment(self, element: Element) -> str:
+        node = self.graph.nodes.get(element.path) or self.graph.instances[element.path]
+        file = element.row_file if element.row is not None else node.call_file if isinstance(node, Instance) \
+            else node.file
+        span = element.row or node.span
+        text = self.program.sources.get(file, "").splitlines()
+        return row_text(text[span.line - 1]) if 0 < span.line <= len(text) else ""
+
+    def members(self) -> tuple[list[dict], list[dict], list[str]]:
+        """The network's top-level modules in registration order, its aux heads' inputs, and its forward."""
+        graph = self.graph
+        groups: dict[str, list[Element]] = {}  # a section is registered where it begins, an aux head where it is
+        for element in graph.elements:
+            groups.setdefault(element.section, []).append(element)
+        aux = {python_name(a) for a in graph.aux}
+        members = []
+        for name, elements in groups.items():
+            if name in aux:
+                members.append({"single": True, "name": name, "ctor": str(self.element_ctor(elements[0],
+                                Context([{"#": 0}], self.values))), "comment": self.row_comment(elements[0])})
+                continue
+            lines = [{"ctor": c, "comment": k} for c, k in section_lines(self, elements)]
+            members.append({"single": False, "name": name, "lines": lines, "elements": elements})
+        heads, lines = self.forward(members)
+        return members, heads, lines
+
+    def forward(self, members: list[dict]) -> tuple[list[str], list[str]]:
+        """The network's forward: its sections' slices in the order the IR runs them, an aux head's input
+        kept where it branches off and the head run where its statement stands (so dropout draws its
+        numbers in the IR's order). Returns the aux heads' variables and the lines."""
+        graph = self.graph
+        position = {}  # element path -> (section, its position there)
+        for m in members:
+            for p, element in enumerate(m.get("elements", [])):
+                position[element.path] = (m["name"], p)
+        last = {}  # (section, position) -> the name of that element's output
+        for name in graph.order:
+            found = position.get(name) or next((position[p] for p in _prefixes(name) if p in position), None)
+            if found is not None:
+                last[found] = name
+        taps = {}  # (section, position) or "input" -> the variable holding the tensor there
+        for head in graph.aux:
+            py = python_name(head)
+            first = next(graph.layer(n) for n in graph.order if n == py or n.startswith(py + "."))
+            source = first.inputs[0]
+            where = "input" if source == "input" else next((k for k, v in last.items() if v == source), None)
+            if where is None:
+                raise EmitError(f"the aux head '{comment(head)}' reads from inside a block, which cannot be emitted "
+                                "yet", first.file, first.span)
+            taps.setdefault(where, f"{py}_in")
+        lines = [f"{taps['input']} = x"] if "input" in taps else []
+        sizes = {m["name"]: len(m["elements"]) for m in members if not m["single"]}
+        heads, run = [], None  # run: the slice of a section not yet written, [section, start, stop]
+
+        def flush():
+            if run is not None:
+                section, a, b = run
+                part = "" if (a, b) == (0, sizes[section]) else f"[{a}]" if b == a + 1 else \
+                    f"[{a}:]" if b == sizes[section] else f"[{a}:{b}]"
+                lines.append(f"x = self.{section}{part}(x)")
+
+        for element in graph.elements:
+            if element.path not in position:  # an aux head: run where its statement stands, in training only
+                flush()
+                run = None
+                py = element.section
+                first = next(graph.layer(n) for n in graph.order if n == py or n.startswith(py + "."))
+                source = first.inputs[0]
+                where = "input" if source == "input" else next(k for k, v in last.items() if v == source)
+                if not (len(lines) >= 2 and lines[-2] == "if self.training:" and lines[-1].startswith("    ")):
+                    lines.append("if self.training:")  # else the head above's: one block for both
+                lines.append(f"    {py} = self.{py}({taps[where]})")
+                heads.append(py)
+                continue
+            section, p = position[element.path]
+            if run is not None and (run[0] != section or run[2] != p):
+                flush()
+                run = None
+            run = [section, p, p + 1] if run is None else [section, run[1], p + 1]
+            if (section, p) in taps:
+                flush()
+                run = None
+                lines.append(f"{taps[(section, p)]} = x")
+        flush()
+        return heads, lines
+
+    # ------------------------------------------------------------- file
+    def factories(self) -> list[dict]:
+        out = []
+        for name, (op_name, rank) in sorted(self.values.factories.items()):
+            op = OPS[op_name]
+            fields = op.Attrs.model_fields
+            params, args, kwargs = ["c"], [Name("c")] if op.channels else [], []
+            for attr, info in fields.items():
+                params.append(attr if info.is_required() else f"{attr}={Lit(info.default)}")
+            for arg in op.args:
+                expr = Name(arg.attr) if arg.attr else Name(arg.helper) if arg.helper else \
+                    Lit(arg.derive(op.Attrs.model_construct()))
+                if arg.helper:
+                    self.values.helpers.add(arg.helper.split("(")[0])
+                if arg.positional:
+                    args.append(expr)
+                else:
+                    kwargs.append((arg.keyword, expr))
+            if op.in_place:
+                params.append("inplace=False")
+                kwargs.append(("inplace", Name("inplace")))
+            if op.module == "StochasticDepth":
+                self.values.helpers.add("StochasticDepth")
+            out.append({"signature": f"{name}({', '.join(params)})",
+                        "body": str(Call(op.module_for(rank), tuple(args), tuple(kwargs)))})
+        return out
+
+    def render(self) -> str:
+        graph, program = self.graph, self.program
+        network = program.network
+        self.write_classes()
+        members, aux_heads, forward = self.members()
+        factories = self.factories()
+        classes = [{"name": c.name, "doc": docstring(c.doc), "signature": c.signature_text(), "init": c.init,
+                    "forward": c.forward} for c in (self.classes_code[t] for t in self.order()[0])]
+        net_class = class_name(network.name, {c["name"] for c in classes} | set(self.values.factories))
+        fields = dict(file=comment(Path(program.file).name), network=comment(network.name), net_class=net_class,
+                      params=[comment(f"{k} = {_shown(v)}") for k, v in graph.params.items()],
+                      input=" × ".join(str(d) for d in graph.input_shape), factories=factories, classes=classes,
+                      members=members, aux_heads=aux_heads, forward=forward)
+        # What the file needs (imports, helper functions, StochasticDepth) is what its code calls: render it
+        # once without them, read its code (comments and docstrings carry user text: left out), then for real.
+        bare = TEMPLATES.get_template("network.py.j2").render(
+            **fields, uses_math=False, uses_partial=False, uses_depth=False, uses_torch=False, helpers=[])
+        code = "\n".join(line.split("#", 1)[0] for line in bare.splitlines() if '"""' not in line)
+        needed = [h for h in sorted(HELPERS) if re.search(rf"\b{h}\(", code)]
+        code += "\n".join(HELPERS[h] for h in needed)  # a helper may need an import too
+        depth = bool(re.search(r"\bStochasticDepth\(", code))
+        return TEMPLATES.get_template("network.py.j2").render(
+            **fields, uses_math="math." in code, uses_partial=bool(re.search(r"\bpartial\(", code)),
+            uses_depth=depth, uses_torch=depth or "torch." in code, helpers=[HELPERS[h] for h in needed])
 
 
-def _top_level(writer: Emitter, graph: Graph) -> dict:
-    """The network class: each section an nn.Sequential, a line per element; aux heads; forward."""
-    aux_tops = {python_name(a) for a in graph.aux}
-    elements: dict[tuple[str, ...], list] = {}
-    for layer in graph.layers():
-        parts = layer.name.split(".")
-        head = parts[0]
-        key = (head,) if head in aux_tops else tuple(parts[:2])
-        if head not in aux_tops and (len(parts) < 2 or not parts[1].isdigit()):
-            raise EmitError(f"a {layer.op} directly in a network section cannot be emitted yet", layer.file,
-                            layer.span, hint="put the residual, concat or gate in a block")
-        elements.setdefault(key, []).append(layer)
-    sections: dict[str, list] = {}
-    members: list[dict] = []  # sections and aux heads in the order the graph registers them
-    for key, layers in elements.items():
-        path = ".".join(key)
-        line = _element(writer, graph, path)
-        if len(key) == 1:
-            members.append({"aux": True, "name": key[0], **line})
-        elif key[0] in sections and members[-1].get("name") != key[0]:
-            raise EmitError(f"an aux head stands inside section '{key[0]}', which cannot be emitted yet",
-                            layers[0].file, layers[0].span, hint="put the aux statement at the end of the section")
-        else:
-            if key[0] not in sections:
-                sections[key[0]] = []
-                members.append({"aux": False, "name": key[0], "lines": sections[key[0]]})
-            sections[key[0]].append(line)
-    # Where each aux head reads from: the output of a whole element.
-    taps: dict[str, str] = {}
-    element_of = {layer.name: ".".join(k) for k, ls in elements.items() for layer in ls}
-    aux_inputs = []
-    for aux in graph.aux:
-        py = python_name(aux)
-        first = elements[(py,)][0]
-        source = first.inputs[0]
-        where = element_of.get(source)
-        if where is None or elements[tuple(where.split("."))][-1].name != source:
-            raise EmitError(f"the aux head '{comment(aux)}' reads from inside a block, which cannot be emitted yet",
-                            first.file, first.span)
-        taps[where] = f"{py}_in"
-        aux_inputs.append({"name": py, "var": f"{py}_in"})
-    forward = []
-    for section, lines in sections.items():
-        tapped = [i for i, line in enumerate(lines) if f"{section}.{line['index']}" in taps]
-        if not tapped:
-            forward.append(f"x = self.{section}(x)")
-            continue
-        start = 0
-        for i in tapped:
-            forward.append(f"x = self.{section}[{start}:{i + 1}](x)" if i > start else f"x = self.{section}[{i}](x)")
-            forward.append(f"{taps[section + '.' + lines[i]['index']]} = x")
-            start = i + 1
-        if start < len(lines):
-            forward.append(f"x = self.{section}[{start}:](x)")
-    return {"members": members, "aux_inputs": aux_inputs, "forward": forward}
+class _SectionScope:
+    """Names in a section's table cells, for a row's repeats: `index` is the comprehension's `i`."""
+
+    def __init__(self, emission: Emission, element: Element):
+        self.emission, self.element = emission, element
+
+    def name(self, ident: str):
+        if ident == "index":
+            return Name("i")
+        if ident == "count":
+            return Lit(self.element.count)
+        params = self.emission.graph.params
+        value = params[ident] if ident in params else None
+        if value is None:
+            try:
+                value = self.emission.constants.lookup(ident, None)
+            except Exception:  # noqa: BLE001 - a section `let`: not in the file
+                return None
+        try:
+            return self.emission.values.value(value)
+        except EmitError:
+            return None
+
+    def field(self, obj: str, attr: str):
+        return None
 
 
-def _element(writer: Emitter, graph: Graph, path: str) -> dict:
-    sources = graph.program.sources
-    inst = graph.instances.get(path)
-    if inst is not None:
-        definition, _file = graph.program.blocks[inst.block]
-        cls = writer.class_for(inst.block)
-        writer.translate(inst.block)
-        args = [str(inst.in_shape[0])]
-        if writer.block_uses_hw(inst.block):
-            args += [str(inst.in_shape[1]), str(inst.in_shape[2])]
-        scope = Scope(writer, inst.block, definition, _file)
-        for param in definition.params:
-            value = writer.literal(inst.values[param.name], inst.call_file, inst.span)
-            if param.default is None:
-                args.append(value)
-            elif refers(param.default, {p.name for p in definition.params}) or value != scope.expr(param.default):
-                args.append(f"{scope.params[param.name]}={value}")
-        ctor = f"{cls}({', '.join(args)})"
-        row, row_file, span, file = inst.row, inst.row_file, inst.span, inst.call_file
-    else:
-        layer = graph.nodes[path]
-        op = layer.spec
-        given = {}
-        for field_name, info in type(layer.attrs).model_fields.items():
-            value = getattr(layer.attrs, field_name)
-            if info.is_required() or value != info.default:
-                given[field_name] = writer.literal(value, layer.file, layer.span)
-        extra = {"inplace": "True"} if path in writer.in_place else {}
-        ctor = op.source(given, str(layer.in_shapes[0][0]), len(layer.in_shapes[0]), writer.helpers, **extra)
-        row, row_file, span, file = layer.row, layer.row_file, layer.span, layer.file
-    text = sources.get(row_file if row is not None else file, "").splitlines()
-    line = (row or span).line
-    source_line = comment(text[line - 1]) if 0 < line <= len(text) else ""
-    return {"index": path.split(".")[-1], "ctor": ctor, "comment": source_line}
+def _defaults_to(emission: Emission, default, values: list) -> bool:
+    """Whether a literal default (or a factory's name) is every one of `values`."""
+    from .pyexpr import holds
+
+    return holds(default, [emission.values.env({})] * len(values), values)
 
 
-__all__ = ["HELPERS", "TEMPLATES", "EmitError", "Emitter", "emit"]
+def _class_base(template: str) -> str:
+    """A section's residual `features:3` is written as the class `Features3`."""
+    return template.replace(":", "_")
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+def _shown(value) -> str:
+    """A parameter's value for the file's header, as the .arch file would write it."""
+    if isinstance(value, Ref):
+        if not value.args and not value.kwargs:
+            return value.name
+        inner = [_shown(a) for a in value.args] + [f"{k} = {_shown(v)}" for k, v in value.kwargs]
+        return f"{value.name}({', '.join(inner)})"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return Lit(value).source() if isinstance(value, (int, float, tuple)) else repr(value)
+
+
+__all__ = ["HELPERS", "TEMPLATES", "EmitError", "Emission", "comment", "docstring", "emit", "NO_DEFAULT"]

@@ -1,108 +1,53 @@
-"""The in-memory emitter: a torch.nn.Module built from the checked graph.
+"""The in-memory module: the generated source (compiler/emit_source.py), compiled.
 
     >>> import torch, archc
     >>> model = archc.build(archc.zoo_path("nin.arch")).eval()
     >>> model(torch.zeros(2, 1, 224, 224)).shape
     torch.Size([2, 10])
+    >>> type(model.features[1]).__name__
+    'MaxPool2d'
 
-Every layer's module comes from its op spec (`Op.torch_module`), placed at the
-layer's dotted path, so parameters are registered in the order the network
-computes them and the state_dict keys read like torchvision's
-(`features.1.conv2d_1.conv.weight`: row 1's block, its second
-`conv2d` statement, the conv in it; see compiler/naming.py). Shapes come from the graph; nothing is inferred here.
-`forward` runs the graph's layers in build order; the joins (residual add,
-concat, gate multiply) are the only computation written here. Activations
-and residual adds whose input nothing else reads run in place, as
-torchvision's do (compiler/inplace.py; the source emitter does the same).
+As torch.fx does with the code it generates, `archc.build` runs the file that
+`archc build` writes, so the module and the source are one thing: the same
+classes, attribute names, state_dict keys and forward. The file is made of
+identifiers the grammar allows and literals the compiler writes, never of user
+text (which reaches it only in comments), so nothing a user writes is executed.
+The module of each distinct file is registered once under a name of its own,
+so its classes pickle and `inspect.getsource` finds them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import linecache
+import sys
+import types
+
 import torch
 from torch import nn
 
+from .emit_source import emit
 from .graph import Graph
-from .inplace import in_place_layers
 
 
-class Network(nn.Module):
-    """A network built from a checked graph.
-
-    In eval mode it returns the logits; in training mode, when the graph has
-    auxiliary heads, a tuple of the logits and each head's output in the order
-    the heads are declared (GoogLeNet and Inception v3 train on both).
-    """
-
-    def __init__(self, graph: Graph, name: str = "network"):
-        super().__init__()
-        self.network_name = name
-        index = {"input": 0}
-        steps = []
-        in_place = in_place_layers(graph)  # activations and adds that may overwrite an input, as torchvision's
-        for layer in graph.layers():
-            module = None
-            if layer.spec.callable_:
-                extra = {"inplace": True} if layer.name in in_place else {}
-                module = layer.spec.torch_module(layer.attrs, layer.in_shapes, **extra)
-                _place(self, layer.name, module)
-            index[layer.name] = len(index)
-            inputs = tuple(index[i] for i in layer.inputs)
-            op = layer.op
-            if op == "add" and layer.name in in_place:  # into the input nothing else reads: a += b
-                written = in_place[layer.name]
-                op, inputs = "add_", (inputs[written], *inputs[:written], *inputs[written + 1:])
-            steps.append((op, module, inputs, layer.aux))
-        self._output = index[graph.result]
-        self._aux = [index[name] for name in graph.aux.values()]
-        # Drop each value after its last use, as a hand-written forward does by
-        # reassigning x: held to the end, resnet18's unused activations cost
-        # 7% of a CPU training step (benchmarks/emit_overhead.py).
-        keep = {self._output, *self._aux}
-        last_use = {}
-        for step, (_op, _module, inputs, _aux) in enumerate(steps):
-            for value in inputs:
-                last_use[value] = step
-        frees: list[list[int]] = [[] for _ in steps]
-        for value, step in last_use.items():
-            if value not in keep:
-                frees[step].append(value)
-        self._steps = [(op, module, inputs, aux, tuple(free)) for (op, module, inputs, aux), free in zip(steps, frees)]
-
-    def forward(self, x: torch.Tensor):
-        values = [x]
-        with_aux = self.training and bool(self._aux)
-        for op, module, inputs, aux, free in self._steps:
-            if aux and not with_aux:
-                values.append(None)  # training-only heads are skipped in eval mode
-                continue
-            if module is not None:
-                values.append(module(values[inputs[0]]))
-            elif op == "add":
-                values.append(values[inputs[0]] + values[inputs[1]])
-            elif op == "add_":
-                values.append(values[inputs[0]].add_(values[inputs[1]]))
-            elif op == "concat":
-                values.append(torch.cat([values[i] for i in inputs], dim=1))
-            else:  # multiply: a gate scales the feature map
-                values.append(values[inputs[0]] * values[inputs[1]])
-            for value in free:
-                values[value] = None
-        if with_aux:
-            return (values[self._output], *[values[i] for i in self._aux])
-        return values[self._output]
+def build_module(graph: Graph) -> nn.Module:
+    """The network of `graph` with fresh weights: `build()` of its generated file."""
+    return load_source(emit(graph)).build()
 
 
-def _place(root: nn.Module, path: str, module: nn.Module) -> None:
-    """Put `module` at the dotted `path`, creating plain container modules on the way."""
-    *parents, leaf = path.split(".")
-    node = root
-    for part in parents:
-        child = node._modules.get(part)
-        if child is None:
-            child = nn.Module()
-            node.add_module(part, child)
-        node = child
-    node.add_module(leaf, module)
+def load_source(text: str) -> types.ModuleType:
+    """The generated file as a Python module (one per distinct text)."""
+    name = "archc_generated_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    module = sys.modules.get(name)
+    if module is None:
+        filename = f"<archc {name}>"
+        module = types.ModuleType(name)
+        module.__file__ = filename
+        code = compile(text, filename, "exec")
+        linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+        exec(code, module.__dict__)  # noqa: S102 - archc's own output: identifiers and literals, no user text
+        sys.modules[name] = module
+    return module
 
 
 def port(model: nn.Module, reference: dict[str, torch.Tensor] | nn.Module) -> list[tuple[str, str]]:

@@ -18,8 +18,10 @@ from typing import Any
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
+from .pyexpr import BoolOp, Cmp, IfElse, Lit, Not, PyExpr, Tuple, binary, call, make_divisible, negate, round_half_up
 
 MAX_INT = 1 << 62  # a bigger number is a typo, and would make later arithmetic slow
+MAX_DIGITS = 15  # round(v, digits): a double holds about 15 significant digits
 
 
 class CompileError(Exception):
@@ -72,8 +74,7 @@ class Env:
             if name in env.values:
                 return env.values[name]
             if name in env.lazy:
-                env.values[name] = env.lazy.pop(name)()
-                return env.values[name]
+                return env.lazy[name]()  # evaluates it, after the constants it reads, into env.values
             env = env.parent
         raise CompileError("E200", f"unknown name '{name}'", span, hint=did_you_mean(name, self.names()))
 
@@ -105,19 +106,10 @@ class Env:
         return Env(values, self)
 
 
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """torchvision's _make_divisible: round to a multiple, never more than 10% down."""
-    if divisor <= 0:
-        raise ValueError("the divisor must be positive")
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    return new_v + divisor if new_v < 0.9 * v else new_v
-
-
 def _round(v: float, digits: int = 0):
-    scale = 10 ** digits
-    result = math.floor(v * scale + 0.5) / scale  # half up, as papers round
-    return int(result) if digits == 0 else result
+    if isinstance(digits, float) or not -MAX_DIGITS <= digits <= MAX_DIGITS:
+        raise ValueError(f"the digits must be a whole number from -{MAX_DIGITS} to {MAX_DIGITS}")
+    return round_half_up(v, digits)
 
 
 BUILTINS = {
@@ -199,6 +191,70 @@ def evaluate(node: ast.Expr, env: Env):
     raise CompileError("E209", f"a {kind} cannot be used as a value here", node.span)
 
 
+# ------------------------------------------------------------- as Python
+# Each kind of expression above, as the Python that computes it in the emitted file. The emitter
+# writes one only after checking it gives the elaborated value in every instance (compiler/pyexpr.py
+# `holds`), so where the two could part (and/or return an operand in Python, a boolean here; ops as
+# values) the check falls back to the value itself.
+
+PYTHON_BUILTINS = {"make_divisible": "make_divisible", "round": "round_half_up", "ceil": "math.ceil",
+                   "floor": "math.floor", "min": "min", "max": "max", "int": "int", "float": "float", "abs": "abs"}
+
+
+def to_python(node: ast.Expr, scope) -> PyExpr | None:
+    """The Python form of `node`; `scope.name(id)` and `scope.field(obj, attr)` give what names
+    mean there (None: nothing the file can say, and so is the whole expression)."""
+    kind = node.kind
+    if kind in ("num", "bool", "str"):
+        return Lit(node.value)
+    if kind == "none":
+        return Lit(None)
+    if kind == "name":
+        return scope.name(node.id)
+    if kind == "attr":
+        return scope.field(node.obj, node.attr)
+    parts = [to_python(n, scope) for n in _operands(node)]
+    if any(p is None for p in parts):
+        return None
+    if kind == "binop":
+        return binary(node.op, *parts)
+    if kind == "neg":
+        return negate(parts[0])
+    if kind == "not":
+        return Not(parts[0])
+    if kind == "compare":
+        return Cmp(node.op, *parts)
+    if kind == "boolop":
+        both = BoolOp(node.op, tuple(parts))
+        logical = all(isinstance(p, (Cmp, Not, BoolOp)) or (isinstance(p, Lit) and isinstance(p.value, bool))
+                      for p in parts)
+        return both if logical else call("bool", both)  # here and/or give a boolean, not an operand
+    if kind == "ifexp":
+        return IfElse(parts[0], parts[1], parts[2])
+    if kind == "dims" and node.stride is None:
+        return Tuple(tuple(parts * 2 if len(parts) == 1 and node.squared[0] else parts))
+    if kind == "call" and node.func in PYTHON_BUILTINS and not node.kwargs:
+        return call(PYTHON_BUILTINS[node.func], *parts)
+    return None  # a partial op or block: the emitter writes its value
+
+
+def _operands(node) -> list:
+    kind = node.kind
+    if kind in ("binop", "compare"):
+        return [node.left, node.right]
+    if kind in ("neg", "not"):
+        return [node.operand]
+    if kind == "boolop":
+        return list(node.values)
+    if kind == "ifexp":
+        return [node.cond, node.then, node.other]
+    if kind == "dims":
+        return list(node.items)
+    if kind == "call":
+        return list(node.args)
+    return []
+
+
 def truth(value, span: ast.Span) -> bool:
     if isinstance(value, bool) or value is None:
         return bool(value)
@@ -260,3 +316,84 @@ def _call(node: ast.Call, env: Env):
         return _checked(fn(*args), node.span)
     except (TypeError, ValueError, OverflowError) as error:
         raise CompileError("E209", f"{node.func}(): {error}", node.span) from None
+
+
+def global_env(program, params: dict[str, Any]) -> Env:
+    """ops and blocks <- constants (`let`, evaluated on first use) <- the network's parameters.
+
+    Returns the innermost scope; its parent is what block bodies see, so a block
+    from a library never depends on the parameters of the network using it.
+    """
+    from .ops import CALLABLE, lookup
+
+    values: dict[str, Any] = {name: Ref("op", lookup(name).name) for name in CALLABLE}
+    values.update({name: Ref("block", name) for name in program.blocks})
+    constants = Env({}, Env(values))
+    network = constants.child(dict(params))
+    lets = {name: let for name, (let, _file) in program.lets.items()}
+    for name in lets:
+        constants.lazy[name] = _Constant(name, lets, network, constants)
+    return network
+
+
+class _Constant:
+    """A top-level `let`, evaluated on first use after the constants it reads: in dependency order,
+    without recursing through them, so a chain of a thousand lets is no deeper than one."""
+
+    def __init__(self, name: str, lets: dict, network: Env, home: Env):
+        self.name, self.lets, self.network, self.home = name, lets, network, home
+
+    def __call__(self):
+        order = _dependency_order(self.name, self.lets, self.network, self.home)
+        for name in order:
+            if name in self.home.lazy:
+                value = evaluate(self.lets[name].value, self.network)
+                del self.home.lazy[name]
+                self.home.values[name] = value
+        return self.home.values[self.name]
+
+
+def _dependency_order(start: str, lets: dict, network: Env, home: Env) -> list[str]:
+    """`start` and the unevaluated constants it reads, each after those it reads (an iterative DFS)."""
+    def reads(name: str) -> list[str]:
+        return [n for n in _names(lets[name].value) if n in home.lazy and n not in network.values]
+
+    order: list[str] = []
+    stack, open_ = [(start, iter(reads(start)))], {start}
+    while stack:
+        name, pending = stack[-1]
+        for dep in pending:
+            if dep in open_:
+                raise CompileError("E207", f"constant '{dep}' is defined in terms of itself", lets[dep].span)
+            if dep not in order:
+                stack.append((dep, iter(reads(dep))))
+                open_.add(dep)
+                break
+        else:
+            stack.pop()
+            open_.discard(name)
+            order.append(name)
+    return order
+
+
+def _names(node) -> list[str]:
+    """The names an expression reads, in order (iteratively: expressions nest deeply)."""
+    found, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.Name):
+            found.append(n.id)
+        elif isinstance(n, ast.Attr):
+            found.append(n.obj)
+        elif isinstance(n, ast.Call):
+            found.append(n.func)
+            todo.extend(n.args)
+            todo.extend(k.value for k in n.kwargs)
+        elif isinstance(n, ast.Node):
+            for f in type(n).model_fields:
+                value = getattr(n, f)
+                if isinstance(value, ast.Node):
+                    todo.append(value)
+                elif isinstance(value, list):
+                    todo.extend(v for v in value if isinstance(v, ast.Node))
+    return found

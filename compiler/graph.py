@@ -1,14 +1,27 @@
-"""The graph IR: primitive layers, each with its inferred shapes, parameter and
-buffer shapes and MACs, and the edges between them. Built by
-compiler/elaborate.py, read by the checker and (later) the emitters, which
-never recompute a shape. `Graph.nx()` gives it as a networkx DiGraph for graph
-algorithms and drawing; the checker itself only walks layers in build order,
-so `archc check` does not pay networkx's import (about 70 ms of its 300).
+"""The IR: what elaboration decided, once, for every output to read.
+
+- `Layer`: a primitive with its op spec, concrete attributes, inferred shapes,
+  parameter and buffer shapes and MACs, and the edges into it.
+- `Instance`: a block called at one place, with its argument values, input shape
+  and a trace of what each of its template's statements did there (the branch an
+  `if` took, a `let`'s value, the module a call made; compiler/lower.py keys).
+- `Element`: one entry of a network section's Sequential (a block instance or a
+  layer), with the table row and repeat it came from.
+- `CellRecord`: a size or figure cell of a table with what elaboration found,
+  which compiler/cells.py compares.
+
+`archc check` reports from the layers, `emit_source` writes the file from the
+instances and elements, and the in-memory module is that file compiled: nothing
+downstream evaluates a DSL expression or infers a shape again. `Graph.nx()`
+gives the layers as a networkx DiGraph for graph algorithms and drawing; the
+checker itself walks layers in build order, so `archc check` does not pay
+networkx's import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Any
 
@@ -16,13 +29,13 @@ from ..dsl.ast import NO_SPAN, Span
 from .ops import OPS, Op, Shape
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
-    name: str  # dotted path: section, row or statement index, then inside the block
+    name: str  # dotted module path: section, position or statement name, then inside the block
     op: str
     attrs: Any  # the op's pydantic Attrs
-    inputs: list[str]  # names of the layers feeding it ("input" for the network input)
-    in_shapes: list[Shape]
+    inputs: tuple[str, ...]  # names of the layers feeding it ("input" for the network input)
+    in_shapes: tuple[Shape, ...]
     out_shape: Shape
     params: dict[str, Shape]
     buffers: dict[str, Shape]
@@ -32,16 +45,20 @@ class Layer:
     row: Span | None = None  # the table row it came from, if any
     row_file: str = ""
     aux: bool = False  # on a training-only branch (auxiliary head)
+    owner: str = ""  # the module path of the instance whose template made it ("" in a section)
+    key: int = 0  # the template statement that made it
+    given: frozenset[str] = frozenset()  # the attributes the call set (the others are at their defaults)
+    via: Any = None  # the op value (a Ref) it was made through, when the callee was a parameter
 
     @property
     def spec(self) -> Op:
         return OPS[self.op]
 
-    @property
+    @cached_property
     def param_count(self) -> int:
         return sum(prod(s) for s in self.params.values())
 
-    @property
+    @cached_property
     def buffer_count(self) -> int:
         return sum(prod(s) for s in self.buffers.values())
 
@@ -54,65 +71,53 @@ class Tensor:
     shape: Shape
 
 
-@dataclass
-class Site:
-    """Where the statement being elaborated stands: its file, the module it adds
-    layers to (`scope`, a dotted path), and the table row it came from.
-
-    In a network section, layers and modules get consecutive indices, as in a
-    torch Sequential (`features.1` is the block on row 1); inside a block they
-    are named after their statements (`features.1.conv2d_1`, compiler/naming.py).
-    `if`, residual bodies and gates add no level; a block call, a shortcut and
-    each concat branch do.
-    """
-
-    file: str
-    scope: tuple[str, ...]
-    row: Span | None = None
-    row_file: str = ""
-    counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
-    named: str | None = None  # the one name the next module takes (an aux head: `aux1`, as torchvision)
-    names: dict | None = None  # inside a block: its statements' names (compiler/naming.py)
-    pending: list = field(default_factory=lambda: [None])  # the name the statement being run gives its module
-
-    def next_name(self) -> tuple[str, ...]:
-        if self.named is not None:
-            return self.scope + (self.named,)
-        if self.pending[0] is not None:
-            name, self.pending[0] = self.pending[0], None
-            return self.scope + (name,)
-        self.counter[0] += 1
-        return self.scope + (str(self.counter[0] - 1),)
-
-    def take(self, role: str, node) -> "Site":
-        """Name the next module after `node`'s entry in this block's names (positional outside blocks)."""
-        self.pending[0] = self.names.get((role, id(node))) if self.names is not None else None
-        return self
-
-    def module(self, file: str | None = None, names: dict | None = None) -> "Site":
-        """A nested module at the next name here; `names` when it is a block body."""
-        return Site(file or self.file, self.next_name(), self.row, self.row_file, [0], names=names)
-
-    def top(self, name: str) -> "Site":
-        """Where a module named `name` sits at the top of the network."""
-        return Site(self.file, (), self.row, self.row_file, [0], named=name)
-
-    def at_row(self, row: Span, row_file: str) -> "Site":
-        return Site(self.file, self.scope, row, row_file, self.counter, names=self.names, pending=self.pending)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Instance:
-    """A block called at one place: the values of its parameters and its input shape."""
+    """A block called at one place: its parameters' values, its input, and what its statements did."""
 
-    block: str
-    file: str
-    values: dict[str, Any]
+    path: str  # its module path: "features.3", "features.3.conv2d_1"
+    block: str  # its template (compiler/lower.py): a block's name, or "SECTION:N" for a section's residual
+    file: str  # the block's file
+    values: dict[str, Any]  # parameter values (by their .arch names)
+    given: frozenset[str]  # the parameters the call set (the others took their defaults)
     in_shape: Shape
-    span: Span = NO_SPAN
+    out_shape: Shape | None
+    trace: dict[int, Any]  # template statement key -> the branch taken, the value bound, the module made
+    span: Span = NO_SPAN  # the call
     row: Span | None = None
     row_file: str = ""
     call_file: str = ""  # the file of the call (`file` is the block's)
+    owner: str = ""  # the instance whose template called it ("" in a section)
+    key: int = 0
+    via: Any = None  # the block value (a Ref) it was called through, when the callee was a parameter
+    aux: bool = False
+
+
+@dataclass(frozen=True)
+class Element:
+    """One entry of a section's Sequential, or an aux head at the top of the network."""
+
+    path: str
+    section: str  # the section's module name, or the aux head's name
+    row: Span | None = None  # the table row (or call) it came from
+    row_file: str = ""
+    source: tuple | None = None  # (table key, row index): repeats of one row share it
+    repeat: int = 0  # which repeat of the row
+    index: int | None = None  # the table's `index` at this repeat
+    count: int | None = None  # and its `count`
+    cells: dict[str, Any] = field(default_factory=dict)  # parameter -> the cell expression that set it
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """A table's size or figure cell as elaboration met it (compiler/cells.py compares them)."""
+
+    role: str  # "input", "output", "resolution", "params", "ops"
+    file: str
+    cell: Any  # the ast.Cell
+    expected: Any  # (C, H, W) with None where the cell says nothing; (figure, tolerance) for params and ops
+    actual: Any  # the shape, or the row's parameter or MAC total
+    checked: bool  # the network is as printed here (no setting and no `where` rewrite changed it)
 
 
 @dataclass
@@ -124,7 +129,10 @@ class Graph:
     aux: dict[str, str] = field(default_factory=dict)  # aux head name -> its last layer
     placeholders: dict[str, Shape] = field(default_factory=dict)  # after an error, a row's stated input
     instances: dict[str, Instance] = field(default_factory=dict)  # module path -> the block call that made it
-    program: Any = None  # the loaded program (its blocks' statements), for the source emitter
+    elements: list[Element] = field(default_factory=list)  # sections' entries and aux heads, in order
+    cells: list[CellRecord] = field(default_factory=list)
+    program: Any = None  # the loaded program
+    lowered: Any = None  # its templates (compiler/lower.py)
     params: dict[str, Any] = field(default_factory=dict)  # the network's parameter values
     result: str = "input"  # the layer whose output the network returns: the last section's
 
@@ -162,3 +170,7 @@ class Graph:
         if name in self.placeholders:
             return self.placeholders[name]
         return self.layer(name).out_shape
+
+    def of_block(self, block: str) -> list[Instance]:
+        """Every instance of a template, in the order they were made."""
+        return [i for i in self.instances.values() if i.block == block]

@@ -13,9 +13,10 @@ further +2% for ResNet-50). A layer may do so when nothing else can see the valu
 - the value it overwrites is read by nothing else: one consumer in the graph, not the network's
   input (the caller's tensor), not an output or an aux head's tap;
 - and it was made by an op that does not keep its output for its own backward (activations
-  do): conv, batch norm, linear, add, multiply and concat keep only their inputs, or nothing.
-  identity, dropout and stochastic depth may return the very tensor they were given (in eval
-  mode), so through them the same holds for their input.
+  do): conv, batch norm, linear, add, multiply and concat keep only their inputs, or nothing
+  (`Op.keeps_inputs_only`). identity, dropout and stochastic depth may return the very tensor
+  they were given in eval mode (`Op.identity_at_eval`), so through them the same holds for
+  their input.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from __future__ import annotations
 from collections import Counter
 
 from .graph import Graph
-
-SAFE_PRODUCERS = {"conv", "batchnorm", "linear", "add", "multiply", "concat"}
-PASS_THROUGH = {"identity", "dropout", "stochastic_depth"}
 
 
 def in_place_layers(graph: Graph) -> dict[str, int]:
@@ -38,9 +36,9 @@ def in_place_layers(graph: Graph) -> dict[str, int]:
             producer = graph.nodes.get(name)
             if producer is None or readers[name] != 1 or name in returned:  # "input" has no producer
                 return False
-            if producer.op in SAFE_PRODUCERS:
+            if producer.spec.keeps_inputs_only:
                 return True
-            if producer.op not in PASS_THROUGH:
+            if not producer.spec.identity_at_eval:
                 return False
             name = producer.inputs[0]
 

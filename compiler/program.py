@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from ..dsl import ast
 from ..dsl.cache import cached_parse
@@ -32,20 +33,22 @@ class Program:
     sections: list[ast.Section] = field(default_factory=list)
     modules: dict[str, ast.Module] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    overlay: dict[str, str] = field(default_factory=dict)  # resolved path -> unsaved text (see load)
 
 
 def library_dir() -> Path:
     return Path(str(resources.files("archc.architectures")))
 
 
-def load(path: str | Path, text: str | None = None) -> Program:
+def load(path: str | Path, text: str | None = None, overlay: Mapping[str, str] | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it uses.
 
-    Raises ArchError on a syntax error (the first one stops the file) or an
+    `overlay` maps resolved paths of used files to texts read in place of the disk's (an editor's
+    unsaved buffers, for `archc lsp`). Raises ArchError on a syntax error (the first one stops the file) or an
     unreadable file; name clashes are collected in `program.diagnostics`.
     """
     path = str(path)
-    program = Program(file=path)
+    program = Program(file=path, overlay=dict(overlay or {}))
     _load_file(program, path, text, stack=[], use_span=None)
     return program
 
@@ -108,9 +111,15 @@ def _define(program: Program, table: dict, name: str, item, path: str, what: str
     table[name] = (item, path) if keep_file else item
 
 
+def used_file(importer: str, path: str) -> Path:
+    """Where `use "PATH"` in `importer` finds its file: beside the importer, else in the block library."""
+    here = Path(importer).parent / path
+    return here if _is_file(here) else library_dir() / path
+
+
 def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
     here = Path(path).parent / item.path
-    target = here if _is_file(here) else library_dir() / item.path
+    target = used_file(path, item.path)
     if not _is_file(target):
         raise ArchError([Diagnostic(code="E206", file=path, span=item.span, message=f"cannot find '{item.path}'",
                                     hint=f"looked in {here.parent} and in the block library {library_dir()}")])
@@ -124,7 +133,7 @@ def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
         return  # already loaded through another `use`
     if len(program.modules) >= MAX_IMPORTS:
         raise ArchError([Diagnostic(code="E400", file=path, span=item.span, message="too many used files")])
-    _load_file(program, str(target), None, stack + [str(Path(path).resolve())], (path, item.span))
+    _load_file(program, str(target), program.overlay.get(key), stack + [str(Path(path).resolve())], (path, item.span))
 
 
 def _is_file(path: Path) -> bool:

@@ -21,7 +21,7 @@ MAX_BATCH = 1 << 30  # 1,073,741,824 samples
 
 
 def _usage(message: str) -> Exception:
-    from .check import UsageError  # defined beside check(), which imports this module
+    from .pipeline import UsageError  # imported here: pipeline imports the elaborator, which a doctest need not
 
     return UsageError(message)
 

@@ -14,9 +14,10 @@ import re
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
+from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, evaluate
 from .graph import Tensor
-from .ops import MAX_DIM, OPS, fmt_shape
+from .ops import MAX_DIM, OPS
 
 MAX_REPEAT = 10_000
 
@@ -48,7 +49,8 @@ def _kernel_param(names: list[str]) -> str | None:
     return next((n for n in ("k", "kernel") if n in names), None)
 
 
-def run_table(el, table: ast.Table, x, env: Env, site, where):
+def run_table(el, stmt, x, env: Env, site, where):
+    table: ast.Table = stmt.table
     headings = [normalize(h.text) for h in table.header]
     roles = [ROLES.get(h, "param") for h in headings]
     if "op" not in roles:
@@ -58,18 +60,23 @@ def run_table(el, table: ast.Table, x, env: Env, site, where):
     resolutions = _resolutions(table, roles, env)
     repeats = _repeats(el, table, headings, roles, env, where_map)
     blocks = {"done": 0, "count": sum(repeats)}  # `index` and `count` in cells (EfficientNet's stochastic depth)
+    rows: list[dict] = []  # what each row made, for the instance's trace (a table in a block)
+    if site.frame is not None:
+        site = site.container(stmt.module)  # in a block, the rows are one nn.Sequential
     for index, row in enumerate(table.rows):
         cells = row.cells
         if len(cells) != len(headings):
             el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
             continue
-        row_site = site.at_row(row.span, site.file)
+        made = {"row": index, "paths": [], "index": blocks["done"]}
         try:
-            x = _run_row(el, table, row, index, headings, roles, x, env, row_site, where_map, resolutions, blocks)
+            x = _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made)
         except CompileError as error:
             el.report(error, site.file)
             x = None
+        rows.append(made)
         blocks["done"] += repeats[index]
+    site.note(stmt.key, rows)
     return x
 
 
@@ -82,14 +89,16 @@ def _repeats(el, table, headings, roles, env: Env, where_map) -> list[int]:
             cell = row.cells[roles.index("repeat")]
             try:
                 if cell.state == "value":
-                    n = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env, cell)
+                    n = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env,
+                                   cell, ahead=True)
             except CompileError:
                 pass  # reported when the row runs
         counts.append(n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_REPEAT else 1)
     return counts
 
 
-def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, resolutions, blocks):
+def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made):
+    table = stmt.table
     cells = row.cells
     op_cell = cells[roles.index("op")]
     if op_cell.span.line == 0:  # an empty cell has no token to point at: point at the row
@@ -112,8 +121,9 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
                            f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
                            cells[roles.index("repeat")].span)
+    sources: dict = {}  # parameter -> the cell expression that set it (the emitter writes index-dependent ones)
     kwargs = _row_kwargs(el, table, callee, names, fixed, headings, roles, cells,
-                         env.child({"index": blocks["done"], "count": blocks["count"]}), where_map)
+                         env.child({"index": blocks["done"], "count": blocks["count"]}), where_map, sources)
     if "out" in names and "out" not in kwargs and "output" in roles and cells[roles.index("output")].state == "value":
         channels = _expected(cells[roles.index("output")], env)[0]  # GoogLeNet prints a conv's depth only there
         if channels is not None:
@@ -121,32 +131,44 @@ def _run_row(el, table, row, index, headings, roles, x, env, site, where_map, re
     stride = _stride_param(names)
     if resolutions and stride and stride not in kwargs:
         kwargs[stride] = _derived_stride(resolutions, index, cells[roles.index("resolution")])
+    repeat_atoms = [a for part in cells[roles.index("repeat")].parts for a in part] if "repeat" in roles else []
+    where_repeat = any(k in where_map for k in (headings[roles.index("repeat")], "repeat")) if "repeat" in roles else 0
+    made.update(callee=callee, repeat=repeat,
+                repeat_cell=repeat_atoms[0] if len(repeat_atoms) == 1 and not where_repeat else None)
     if x is None:
-        x = _resync(el, cells, roles, site)
+        x = _resync(el, cells, roles, "input", site)
         if x is None:
             return None
-    _assert_size(el, cells, roles, "input", x, "input")
-    _assert_size(el, cells, roles, "resolution", x, "input")
+    x = _check_size(el, cells, roles, "input", x, site)
+    x = _check_size(el, cells, roles, "resolution", x, site)
+    if x is None:
+        return None
     first_layer = len(el.graph.order)
     for r in range(repeat):
         call_kwargs = dict(kwargs)
         if r > 0:  # cells are read again for each repeat: they may use `index`
             call_kwargs.update(_row_kwargs(el, table, callee, names, fixed, headings, roles, cells,
                                            env.child({"index": blocks["done"] + r, "count": blocks["count"]}),
-                                           where_map))
+                                           where_map, {}))
         if r > 0 and stride in call_kwargs:
             call_kwargs[stride] = 1  # only the first repeat strides
-        x = el.invoke(callee, [], call_kwargs, x, site, op_cell.span)  # each repeat is the next module
+        row_site = site.at_row(row.span, site.file, source=(stmt.key, index), repeat=r, index=blocks["done"] + r,
+                               count=blocks["count"], cells=sources)
+        x = el.invoke(callee, [], call_kwargs, x, row_site, op_cell.span, None, 0)  # each repeat is the next module
         if x is None:
             return None
+        made["paths"].append(el.last_made)
+    made["cells"] = sources
     if repeat:
-        _assert_size(el, cells, roles, "output", x, "output")
-        _assert_paper_figures(el, cells, roles, [el.graph.layer(n) for n in el.graph.order[first_layer:]])
+        layers = [el.graph.layer(n) for n in el.graph.order[first_layer:]]
+        _record_figures(el, cells, roles, layers, site.file)
+        x = _check_size(el, cells, roles, "output", x, site)
     return x
 
 
-def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: Env, where_map) -> dict:
-    """The row's parameter cells bound to the callee's parameters, after `where`."""
+def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: Env, where_map, sources: dict) -> dict:
+    """The row's parameter cells bound to the callee's parameters, after `where`; `sources` gets
+    each bound parameter's cell expression."""
     kwargs = dict(fixed)
     aliases = _aliases(el, callee)
     for heading, role, cell, label in zip(headings, roles, cells, table.header):
@@ -164,6 +186,9 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
                                hint=did_you_mean(heading, list(names) + list(aliases))
                                or f"its parameters (and column names): {', '.join(described) or 'none'}")
         kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
+        atoms = [a for part in cell.parts for a in part]
+        if cell.state == "value" and len(atoms) == 1 and not any(k in where_map for k in (target, heading)):
+            sources[target] = atoms[0]
     return kwargs
 
 
@@ -209,7 +234,7 @@ def _operator_extras(atoms) -> dict:
 
 def _param_names(el, callee: Ref) -> list[str]:
     if callee.kind == "op":
-        return list(OPS[callee.name].Attrs.model_fields)
+        return list(OPS[callee.name].fields)
     return [p.name for p in el.program.blocks[callee.name][0].params]
 
 
@@ -237,12 +262,14 @@ def _value(cell: ast.Cell, env: Env):
     return evaluate(atom, env)
 
 
-def _transform(el, where_map, keys, value, env: Env, cell):
+def _transform(el, where_map, keys, value, env: Env, cell, ahead: bool = False):
+    """A cell's value after the section's `where`; a rewrite that changes it means the size and figure
+    cells from here on describe another network than the one printed (not when counting ahead)."""
     for key in keys:
         if key in where_map:
             new = evaluate(where_map[key].value, env.child({key: value}))
-            if new != value:
-                el.as_printed = False  # the size columns describe the network as printed
+            if new != value and not ahead:
+                el.rescaled = True
             return new
     return value
 
@@ -312,31 +339,30 @@ def _expected(cell: ast.Cell, env: Env) -> tuple:
     raise CompileError("E209", "a size cell reads like 224² × 3, 112 × 112 × 64, 56×56 or 1024", cell.span)
 
 
-def _assert_size(el, cells, roles, role: str, x, what: str) -> None:
-    if role not in roles or cells[roles.index(role)].state != "value":
-        return
-    if not el.as_printed:
-        el.unchecked += 1
-        return
+def _check_size(el, cells, roles, role: str, x, site):
+    """Record a size cell with the shape it describes (compiler/cells.py reports a mismatch). Where it is
+    checked and wrong, go on from the size it states, so one mistake is reported once, not at every row."""
+    if x is None or role not in roles or cells[roles.index(role)].state != "value":
+        return x
     cell = cells[roles.index(role)]
+    if not el.checking:
+        el.record_cell(role, site.file, cell, None, x.shape)
+        return x
     expected = _expected(cell, el.globals)
     if role == "resolution" and expected[1] is None:
         expected = (None, expected[0], expected[0])  # a resolution of 224 means 224×224
-    actual = tuple(x.shape) if len(x.shape) == 3 else (x.shape[0], 1, 1)
-    if any(e is not None and e != a for e, a in zip(expected, actual)):
-        shown = "×".join("?" if e is None else str(e) for e in (expected[1], expected[2], expected[0]))
-        hint = "a row above produces a different size than the table states" if what == "input" else \
-            "this row produces a different size than the table states"
-        raise CompileError("E302", f"the table says the {what} is {shown}, but it is {fmt_shape(x.shape)}", cell.span,
-                           hint=hint)
+    record = el.record_cell(role, site.file, cell, expected, x.shape)
+    if disagrees(record):
+        return _resync(el, cells, roles, role if role != "resolution" else "input", site)
+    return x
 
 
-def _resync(el, cells, roles, site):
-    """After an error, take the row's stated input size and go on from there."""
-    if "input" not in roles or cells[roles.index("input")].state != "value":
+def _resync(el, cells, roles, role: str, site):
+    """Take the size a row's cell states and go on from there; None when it does not state one whole."""
+    if role not in roles or cells[roles.index(role)].state != "value":
         return None
     try:
-        c, h, w = _expected(cells[roles.index("input")], el.globals)
+        c, h, w = _expected(cells[roles.index(role)], el.globals)
     except CompileError:
         return None
     if c is None or h is None or w is None or max(c, h, w) > MAX_DIM:
@@ -347,18 +373,11 @@ def _resync(el, cells, roles, site):
     return Tensor(name, shape)
 
 
-def _assert_paper_figures(el, cells, roles, layers) -> None:
+def _record_figures(el, cells, roles, layers, file: str) -> None:
     for role, actual in (("params", sum(l.param_count for l in layers)), ("ops", sum(l.macs for l in layers))):
-        if role not in roles or cells[roles.index(role)].state != "value":
-            continue
-        if not el.as_printed:
-            el.unchecked += 1
-            continue
-        cell = cells[roles.index(role)]
-        printed, tolerance = _paper_number(cell)
-        if abs(actual - printed) > tolerance:
-            raise CompileError("E305", f"the table says {role} {_cell_text(cell)}, but this row has {actual:,}", cell.span,
-                               hint="figures are compared to the paper's rounding")
+        if role in roles and cells[roles.index(role)].state == "value":
+            cell = cells[roles.index(role)]
+            el.record_cell(role, file, cell, _paper_number(cell) if el.checking else None, actual)
 
 
 _SCALE = {"k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}
@@ -375,11 +394,6 @@ def _paper_number(cell: ast.Cell) -> tuple[float, float]:
     text = atoms[0].text
     decimals = len(text.split(".")[1]) if "." in text else 0
     return atoms[0].value * scale, 0.5 * 10 ** (-decimals) * scale
-
-
-def _cell_text(cell: ast.Cell) -> str:
-    atoms = [a for part in cell.parts for a in part]
-    return "".join(getattr(a, "text", getattr(a, "id", "")) for a in atoms)
 
 
 __all__ = ["run_table", "normalize", "ROLES", "MAX_REPEAT"]

@@ -11,6 +11,10 @@ One entry per file path, overwritten when its text changes, in
 `~/.cache/archc`. The cache is best-effort: a missing, unwritable or corrupt
 entry means parsing, never an error. Syntax errors are not cached.
 
+A long-running process (`archc lsp`) calls `keep_in_memory()`: from then on files are parsed
+item by item and the items kept in the process (dsl/reparse.py), and the disk is not used, since
+the texts it sees are an editor's, one per keystroke.
+
     >>> from archc.compiler.program import library_dir
     >>> path = library_dir() / "nin.arch"
     >>> cached_parse(path.read_text(), str(path)).items[0].kind
@@ -34,8 +38,21 @@ import pydantic
 from . import ast
 
 
+_in_memory = False
+
+
+def keep_in_memory() -> None:
+    """Parse by items kept in this process from now on, instead of whole files kept on disk."""
+    global _in_memory
+    _in_memory = True
+
+
 def cached_parse(text: str, file: str) -> ast.Module:
     """`parse(text, file)`, from the cache when nothing it depends on has changed."""
+    if _in_memory:
+        from .reparse import parse_by_items
+
+        return parse_by_items(text, file)
     entry = _entry(file)
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     module = _load(entry, digest) if entry is not None else None

@@ -13,6 +13,7 @@ E4xx limits (see docs/language.md, "Diagnostics").
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict
@@ -98,11 +99,24 @@ def _window(text: str, col: int, width: int) -> tuple[str, int, int]:
     return head + shown + tail, col - start + len(head), width
 
 
+_SUGGESTED = re.compile(r"did you mean '([^']+)'\?")
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A hint naming the closest candidate, or None."""
+    """A hint naming the closest candidate, or None (`suggestion` reads the name back)."""
     pool = sorted(set(candidates))
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in pool}
         close = [lowered[word.lower()]] if word.lower() in lowered else []
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def suggestion(hint: str | None) -> str | None:
+    """The name a did-you-mean hint suggests (a quick fix's replacement), or None.
+
+    >>> suggestion("did you mean 'bneck'? (in block 'stage', used at net.arch:12)")
+    'bneck'
+    """
+    match = _SUGGESTED.match(hint or "")
+    return match.group(1) if match else None

@@ -15,7 +15,8 @@ sees them (the centre view, no augmentation; the rest of the network in eval mod
 and stochastic depth are off). Training then goes on from those values with the layer's own
 momentum. `"always"` does it before every validation; `"never"` keeps the moving averages.
 Under DDP each process averages its shard of those images and the processes' figures are
-averaged, so every process validates, and rank 0 saves, the same statistics.
+averaged, so every process validates, and rank 0 saves, the same statistics. Frozen batch norms
+(`--freeze`, runtime/finetune.py) are left out: their statistics are the source's, kept as they are.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ RECOMPUTE_IMAGES = 8192  # at most this many training images, spread evenly over
 LEFT_OVER = 0.01  # recompute while some layer's averages still hold more than this of their start
 
 
-def batch_norms(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+def batch_norms(model: torch.nn.Module, skip=()) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+    """The batch norms that keep running statistics, less those in `skip` (frozen ones)."""
+    skipped = {id(m) for m in skip}
     return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-            and m.track_running_stats]
+            and m.track_running_stats and id(m) not in skipped]
 
 
-def needs_recompute(model: torch.nn.Module, steps_done: int, mode: str) -> bool:
+def needs_recompute(model: torch.nn.Module, steps_done: int, mode: str, skip=()) -> bool:
     """Whether to recompute before this validation: "always", "never", or "auto" while (1 - momentum)^steps
     of the slowest layer exceeds LEFT_OVER."""
-    layers = batch_norms(model)
+    layers = batch_norms(model, skip)
     if mode == "never" or not layers:
         return False
     if mode == "always":
@@ -46,10 +49,10 @@ def needs_recompute(model: torch.nn.Module, steps_done: int, mode: str) -> bool:
 
 
 @torch.no_grad()
-def recompute(model: torch.nn.Module, batches, dist: Dist, autocast) -> int:
-    """Set every batch-norm layer's running statistics to the average over `batches` (images, labels);
-    returns how many images this process saw."""
-    layers = batch_norms(model)
+def recompute(model: torch.nn.Module, batches, dist: Dist, autocast, skip=()) -> int:
+    """Set every batch-norm layer's running statistics (but those in `skip`) to the average over `batches`
+    (images, labels); returns how many images this process saw."""
+    layers = batch_norms(model, skip)
     was_training = model.training
     momenta = [m.momentum for m in layers]
     model.eval()

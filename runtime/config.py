@@ -8,12 +8,13 @@ network parameters go in a `[set]` table. An unknown key, or a value of the
 wrong kind, is a ConfigError naming the file, the line and the key.
 
 The defaults train `resnet.arch --variant resnet18` on the digits to ≥ 97%
-validation accuracy in about two minutes on a 2-core CPU (see README, "Train").
+validation accuracy in 226 CPU-seconds (measured on a 2-core CPU; README, "Set up").
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from pathlib import Path
 from typing import Literal
 
@@ -32,21 +33,24 @@ class ConfigError(Exception):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `epochs = true` or `batch = "64"` in a TOML file is an error, never silently 1 or 64
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     data: str | None = None  # an ImageFolder tree; None: the embedded digits
     input: str | None = None  # CxHxW; default: digits 1x32x32, a folder the file's declared input
     variant: str | None = None
     set: dict[str, int | float | bool | str] = {}  # network parameters (--set NAME=VALUE)
     epochs: int = Field(8, ge=1, le=100_000)
-    batch: int = Field(128, ge=1, le=1 << 20)  # the global batch, over every process
+    # the global batch, over every process; default: 128, smaller where an epoch would have under 10 steps
+    batch: int | None = Field(None, ge=1, le=1 << 20)
     lr: float = Field(0.002, gt=0)  # the peak learning rate (AdamW's scale; SGD wants about 0.05-0.1)
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adamw"
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True
     weight_decay: float = Field(0.05, ge=0)  # decoupled for AdamW; on conv and linear weights only
     schedule: Literal["cosine", "step", "plateau", "onecycle", "none"] = "cosine"
-    warmup: float = Field(1.0, ge=0)  # epochs of linear warmup from lr / 10 (onecycle: its rising part)
+    # epochs of linear warmup from lr / 10 (onecycle: its rising part); default: 1, or a fifth of a shorter run
+    warmup: float | None = Field(None, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     aux_weight: float = Field(0.3, ge=0)  # GoogLeNet's weight for the auxiliary classifiers' losses
     clip_grad: float | None = Field(None, gt=0)  # max global gradient norm
@@ -66,6 +70,10 @@ class TrainConfig(BaseModel):
     # batch-norm statistics recomputed before validating while their moving averages lag (runtime/bn_stats.py)
     recompute_bn: Literal["auto", "always", "never"] = "auto"
     cache: Literal["auto", "memory", "off"] = "auto"  # a folder decoded once into device memory (auto: if it fits)
+    # fine-tuning (runtime/finetune.py): reference weights, frozen parts, the re-initialised tensors' lr multiplier
+    init: str | None = None  # torchvision:NAME, a .pt/.safetensors state dict, or an archc checkpoint
+    freeze: list[str] = []  # sections, module paths or rows: features, features.3, features[:9]
+    lr_head: float | None = Field(None, gt=0)  # lr × this for the tensors --init could not fill
 
 
 def load_config(path: str | Path) -> dict:
@@ -79,6 +87,8 @@ def load_config(path: str | Path) -> dict:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: not a training configuration: its values are nested too deeply") from None
     names = list(TrainConfig.model_fields)
     for key in values:
         if key not in names:
@@ -91,8 +101,23 @@ def load_config(path: str | Path) -> dict:
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"{path}:{_line_of(text, key)}: {key}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ConfigError(f"{path}:{_line_of(text, key)}: {key}: {first['msg']} "
+                          f"(got {_short(first.get('input'))})") from None
+    _check_combination(TrainConfig(**values), str(path))
     return values
+
+
+def _short(value) -> str:
+    """A bad value as the message shows it: bounded in depth and length (a TOML value may nest 5,000 deep)."""
+    shown = reprlib.Repr()  # Python 3.10 and 3.11 take no keywords here
+    shown.maxlevel, shown.maxstring, shown.maxother = 2, 60, 60
+    return shown.repr(value)
+
+
+def _check_combination(cfg: TrainConfig, where: str) -> None:
+    if cfg.lr_head is not None and cfg.init is None:
+        raise ConfigError(f"{where}: --lr-head scales the learning rate of the tensors --init could not fill: "
+                          "give --init too")
 
 
 def _line_of(text: str, key: str) -> int | str:
@@ -114,8 +139,10 @@ def merge(toml_values: dict, flags: dict) -> TrainConfig:
         elif value is not None and key != "set":
             values[key] = value
     try:
-        return TrainConfig(**values)
+        cfg = TrainConfig(**values)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"--{key.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ConfigError(f"--{key.replace('_', '-')}: {first['msg']} (got {_short(first.get('input'))})") from None
+    _check_combination(cfg, "--lr-head")
+    return cfg

@@ -26,24 +26,29 @@ from typing import Any
 
 import torch
 
-# torchvision's ImageFolder extensions
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+from .files import IMAGE_SUFFIXES as IMAGE_EXTENSIONS  # torchvision's ImageFolder extensions
+from .files import list_files, subfolders
+from .images import DECODE_ERRORS, decode, short_side_to
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DIGITS_SIZE = 32  # the 8×8 digits upscaled 4×, large enough for networks that downsample 5 times
 
 
 def _pil_errors() -> tuple[type[BaseException], ...]:
-    """What PIL raises for a file that is not a readable image: its own error kinds and the parsers' leaks."""
-    import struct
-
-    from PIL import Image
-
-    return (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error,
-            Image.DecompressionBombError)
+    """What PIL raises for a file that is not a readable image (runtime/images.py keeps the list)."""
+    return DECODE_ERRORS
 
 
 class DataError(Exception):
     """The data cannot be trained on (an empty class, train/val classes that differ, no images)."""
+
+
+class ImageError(DataError):
+    """One file that is not a readable image; `reason` says why without the path."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot read {path} as an image: {reason}")
+        self.reason = reason
 
 
 @dataclass
@@ -144,18 +149,23 @@ def folder_pool(root: str | Path, channels: int = 3, check_decode: bool = True, 
 
 
 def _scan_tree(tree: Path) -> tuple[list[str], list[tuple[Path, int]], list[tuple[str, str]]]:
-    classes = sorted(p.name for p in tree.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files, skipped = [], []
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (tree / name).rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not found:
-            raise DataError(f"the class folder {tree / name} is empty: every class needs at least one image")
-        for path in found:
+    """(class names, (file, label) pairs, skipped (entry, why)): listed by runtime/files.py, as the data tools list."""
+    folders, skipped = subfolders(tree)
+    skipped = [(str(path), why) for path, why in skipped]
+    files = []
+    for label, folder in enumerate(folders):
+        listing = list_files(folder)
+        skipped += [(str(path), why) for path, why in listing.skipped]
+        if not listing.files:
+            left = f" ({len(listing.skipped)} entries in it skipped: {listing.skipped[0][1]}, ...)" \
+                if listing.skipped else ""
+            raise DataError(f"the class folder {folder} is empty{left}: every class needs at least one image")
+        for path in listing.files:
             if path.suffix.lower() in IMAGE_EXTENSIONS:
                 files.append((path, label))
             else:
                 skipped.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
-    return classes, files, skipped
+    return [folder.name for folder in folders], files, skipped
 
 
 def require_every_class(pool: Pool) -> None:
@@ -178,24 +188,19 @@ def drop_unreadable(pool: Pool, workers: int = 4) -> Pool:
 
 
 def _decode_problem(path: Path) -> str | None:
-    """None if the file decodes; else why not. JPEGs decode at 1/8 size (PIL's draft mode): the whole stream is read."""
-    from PIL import Image
-
+    """None if the file decodes; else why not. JPEGs decode at 1/8 size (PIL's draft mode): the whole stream is
+    read. Through runtime/images.py, as every image: a FIFO is refused, a very large image warns no raw warning."""
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
+        decode(path, target=lambda width, height: (max(1, width // 16), max(1, height // 16)))  # draft: 1/8
     except _pil_errors() as error:
         return f"cannot decode: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     return None
 
 
 def read_pil(path: str | Path, channels: int):
-    """The file as a PIL image in the mode the network takes (RGB or L)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB" if channels == 3 else "L")
+    """The file as a PIL image in the mode the network takes (RGB or L), decoded at full size
+    (runtime/images.py: a regular file only; a very large image without PIL's raw warning)."""
+    return decode(path, "RGB" if channels == 3 else "L").image
 
 
 # --- transforms (the DataLoader path; the tensor path is runtime/augment.py) -------------------------------------
@@ -213,13 +218,46 @@ def train_transform(size: tuple[int, int], normalize: dict, min_scale: float, fl
     return T.Compose(steps)
 
 
+def eval_view_steps(ckpt: dict[str, Any]) -> list:
+    """What validation does to a PIL image before it becomes a tensor: the short side resized to the
+    checkpoint's eval_resize, then a centre crop to its input (`archc cam` draws on this view)."""
+    from torchvision import transforms as T
+
+    _, height, width = ckpt["input"]
+    return [T.Resize(int(ckpt["eval_resize"]), antialias=True), T.CenterCrop((height, width))]
+
+
 def eval_transform(ckpt: dict[str, Any]):
     """Resize the short side to the checkpoint's eval_resize, centre crop to its input, normalise."""
     from torchvision import transforms as T
 
-    _, height, width = ckpt["input"]
-    return T.Compose([T.Resize(int(ckpt["eval_resize"]), antialias=True), T.CenterCrop((height, width)),
-                      T.ToTensor(), T.Normalize(ckpt["normalize"]["mean"], ckpt["normalize"]["std"])])
+    normalize = T.Normalize(ckpt["normalize"]["mean"], ckpt["normalize"]["std"])
+    return T.Compose([*eval_view_steps(ckpt), T.ToTensor(), normalize])
+
+
+@dataclass
+class View:
+    """One image file as eval, predict and cam see it."""
+
+    image: Any  # the PIL view: resized and centre-cropped, before normalising
+    input: torch.Tensor  # the network's normalised C×H×W input
+    note: str = ""  # runtime/images.py's word on a very large file
+
+
+def load_view(path: str | Path, ckpt: dict[str, Any]) -> View:
+    """The file as validation prepares it, decoded no larger than the view needs (runtime/images.py:
+    an image at least 4× the view's size is reduced by a whole factor first). DataError if unreadable."""
+    from torchvision import transforms as T
+
+    try:
+        decoded = decode(path, "RGB" if ckpt["input"][0] == 3 else "L", short_side_to(int(ckpt["eval_resize"])))
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except _pil_errors() as error:
+        raise ImageError(path, str(error) or type(error).__name__) from None
+    view = T.Compose(eval_view_steps(ckpt))(decoded.image)
+    x = T.Normalize(ckpt["normalize"]["mean"], ckpt["normalize"]["std"])(T.functional.to_tensor(view))
+    return View(view, x, decoded.note)
 
 
 def load_image(path: str | Path, ckpt: dict[str, Any]) -> torch.Tensor:
@@ -227,11 +265,7 @@ def load_image(path: str | Path, ckpt: dict[str, Any]) -> torch.Tensor:
 
     Raises DataError when the file is not a readable image.
     """
-    try:
-        image = read_pil(path, ckpt["input"][0])
-    except _pil_errors() as error:
-        raise DataError(f"cannot read {path} as an image: {error}") from None
-    return eval_transform(ckpt)(image)
+    return load_view(path, ckpt).input
 
 
 # --- splits ----------------------------------------------------------------------------------------------------

@@ -18,14 +18,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# What torchvision's ImageFolder reads: runtime/data.py's IMAGE_EXTENSIONS, repeated here (a test keeps
-# them equal) because data.py imports torch and `archc data` should start in a fraction of a second.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+from .files import IMAGE_SUFFIXES, is_image_name, list_files, subfolders
+
 SPLITS = ("train", "val", "test")
 EXAMPLES_SHOWN = 5  # paths listed per kind of skipped file; the rest are counted
 
@@ -34,19 +34,11 @@ class DataToolError(Exception):
     """A bad path or option; the message names it."""
 
 
-def is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def _images_under(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(images, other files) below `folder`, recursively as ImageFolder reads it, sorted so runs agree."""
-    images, others = [], []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(root) / name
-            (images if is_image_name(path) else others).append(path)
-    return images, [p for p in others if not p.name.startswith(".")]
+def _images_under(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """(images, other files, entries not followed) below `folder`, listed as training lists them (runtime/files.py)."""
+    listing = list_files(folder)
+    images = [p for p in listing.files if is_image_name(p)]
+    return images, [p for p in listing.files if not is_image_name(p)], listing.skipped
 
 
 # --- split ----------------------------------------------------------------------------------------
@@ -56,6 +48,7 @@ def _images_under(folder: Path) -> tuple[list[Path], list[Path]]:
 class SplitReport:
     counts: dict[str, dict[str, int]]  # class -> {"train": n, "val": n, "test": n}
     not_images: list[Path] = field(default_factory=list)  # files left out of the split
+    not_followed: list[tuple[Path, str]] = field(default_factory=list)  # links to folders, FIFOs, ... (files.py)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -67,15 +60,34 @@ def _fractions(val: float, test: float) -> None:
         raise DataToolError(f"--val {val} and --test {test} leave nothing to train on (their sum must be below 1)")
 
 
-def _class_folders(src: Path) -> list[Path]:
+def _class_folders(src: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(the class folders of SRC, the linked folders among them: not followed, as training does not)."""
     if not src.is_dir():
         raise DataToolError(f"{src}: no such folder")
-    classes = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes, linked = subfolders(src)
     if not classes:
-        loose = sum(1 for p in src.iterdir() if p.is_file() and is_image_name(p))
+        loose = sum(1 for p in list_files(src).files if p.parent == src and is_image_name(p))
         hint = f" ({loose} images lie directly in it: move each class's images into its own folder)" if loose else ""
+        hint += f" ({len(linked)} links to folders are not followed)" if linked else ""
         raise DataToolError(f"{src}: no class folders; expected {src}/<class>/<images>{hint}")
-    return classes
+    _refuse_a_split_tree(src, classes)
+    return classes, linked
+
+
+def _refuse_a_split_tree(src: Path, classes: list[Path]) -> None:
+    """SRC/train/<class>/ + SRC/val/<class>/ is a split already: splitting it again would make "train" and
+    "val" two classes of one data set."""
+    names = {p.name for p in classes}
+    if "train" not in names or not names & {"val", "test"}:
+        return
+    inner = subfolders(src / "train")[0]
+    if not inner:
+        return
+    shown = ", ".join(p.name for p in inner[:3]) + (", ..." if len(inner) > 3 else "")
+    splits = ", ".join(f"{name}/" for name in SPLITS if name in names)
+    raise DataToolError(f"{src}: is split already ({splits} hold the class folders "
+                        f"{shown}); `archc train --data {src}` reads that split as it is; to split again, split the "
+                        "original class folders")
 
 
 def _fresh_destination(src: Path, dst: Path) -> None:
@@ -103,13 +115,14 @@ def split_dataset(src: str | Path, dst: str | Path, *, val: float = 0.2, test: f
     _fractions(val, test)
     if mode not in ("copy", "link"):
         raise DataToolError(f"mode must be copy or link, got {mode!r}")
-    classes = _class_folders(src)
+    classes, linked = _class_folders(src)
     _fresh_destination(src, dst)
 
-    plan, report = [], SplitReport(counts={})
+    plan, report = [], SplitReport(counts={}, not_followed=list(linked))
     for folder in classes:
-        images, others = _images_under(folder)
+        images, others, not_followed = _images_under(folder)
         report.not_images += others
+        report.not_followed += not_followed
         if not images:
             raise DataToolError(f"{folder}: the class {folder.name!r} has no images "
                                 f"(looked for {', '.join(IMAGE_SUFFIXES)})")
@@ -157,10 +170,12 @@ class ResizeReport:
     unchanged: int = 0  # small enough and upright: copied (with OUT) or left alone (in place)
     not_images: list[Path] = field(default_factory=list)  # skipped by name
     corrupt: list[tuple[Path, str]] = field(default_factory=list)  # skipped: PIL could not decode them
+    not_followed: list[tuple[Path, str]] = field(default_factory=list)  # links to folders, FIFOs, ... (files.py)
+    notes: list[str] = field(default_factory=list)  # very large images (runtime/images.py)
 
     @property
     def skipped(self) -> int:
-        return len(self.not_images) + len(self.corrupt)
+        return len(self.not_images) + len(self.corrupt) + len(self.not_followed)
 
 
 def target_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -173,51 +188,52 @@ class _Undecodable(Exception):
     """PIL could not read the file: it is skipped and counted, not fatal."""
 
 
-def _decode(source: Path, max_side: int):
-    """(image, format, needs resizing, EXIF orientation), or _Undecodable."""
-    from PIL import Image
-
-    try:
-        image = Image.open(source)
-        fmt, orientation = image.format, image.getexif().get(0x0112, 1)  # EXIF Orientation; 1 = upright
-        too_big = max(image.size) > max_side
-        if too_big:
-            # JPEG: decode at 1/2, 1/4 or 1/8 scale where that still leaves at least the target size
-            image.draft(image.mode, target_size(*image.size, max_side))
-        image.load()  # decodes: a truncated or corrupt file raises here
-    # PIL raises OSError (UnidentifiedImageError, truncated data), and ValueError or
-    # SyntaxError from some decoders' header checks
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise _Undecodable(str(error) or type(error).__name__) from None
-    return image, fmt, too_big, orientation
-
-
-def _resize_one(source: Path, target: Path, max_side: int) -> str:
-    """Rewrite one image; returns "resized", "rotated" or "unchanged"."""
+def _resize_one(source: Path, target: Path, max_side: int) -> tuple[str, str]:
+    """Rewrite one image; (outcome: "resized", "rotated" or "unchanged"; a note on a very large image)."""
     from PIL import Image, ImageOps
 
-    image, fmt, too_big, orientation = _decode(source, max_side)
-    with image:
-        if not too_big and orientation == 1:
-            if target != source:
-                shutil.copy2(source, target)
-            return "unchanged"
-        image = ImageOps.exif_transpose(image)
-        if too_big:
-            image = image.resize(target_size(*image.size, max_side), Image.Resampling.LANCZOS)
-        options = {"quality": 95} if fmt in ("JPEG", "MPO") else {}
-        if fmt in ("JPEG", "MPO") and image.mode not in ("RGB", "L", "CMYK"):
-            image = image.convert("RGB")
-        # temp file then rename: an interrupted run never leaves a half-written image, in place or not
-        handle, temporary = tempfile.mkstemp(prefix=".resize-", suffix=target.suffix, dir=target.parent)
-        os.close(handle)
-        try:
-            image.save(temporary, format="JPEG" if fmt == "MPO" else fmt, **options)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    return "resized" if too_big else "rotated"
+    from .images import DECODE_ERRORS, decode
+
+    try:  # decoded at reduced size where that leaves twice the target (runtime/images.py)
+        decoded = decode(source, target=lambda w, h: target_size(w, h, max_side))
+    except DECODE_ERRORS as error:
+        raise _Undecodable(str(error) or type(error).__name__) from None
+    image, fmt, too_big = decoded.image, decoded.format, max(decoded.full_size) > max_side
+    if not too_big and decoded.orientation == 1:
+        if target != source:
+            shutil.copy2(source, target)
+        return "unchanged", decoded.note
+    image = ImageOps.exif_transpose(image)
+    if too_big:
+        image = image.resize(target_size(*image.size, max_side), Image.Resampling.LANCZOS)
+    options = {"quality": 95} if fmt in ("JPEG", "MPO") else {}
+    if fmt in ("JPEG", "MPO") and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    # temp file then rename: an interrupted run never leaves a half-written image, in place or not;
+    # the temp file gets the source's permissions (mkstemp makes it 0600)
+    handle, temporary = tempfile.mkstemp(prefix=".resize-", suffix=target.suffix, dir=target.parent)
+    os.close(handle)
+    try:
+        image.save(temporary, format="JPEG" if fmt == "MPO" else fmt, **options)
+        os.chmod(temporary, stat.S_IMODE(os.stat(source).st_mode))
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return ("resized" if too_big else "rotated"), decoded.note
+
+
+def _one_entry_per_file(images: list[Path]) -> tuple[list[Path], int]:
+    """(one entry per real file, the number of other entries): in place, a link and the file it points to are
+    one image, rewritten once through the file itself (two threads rewriting it at once would race). A link
+    to a file outside the tree is rewritten as a resized copy where the link was; the file is left alone."""
+    chosen: dict[str, Path] = {}
+    for path in images:
+        real = os.path.realpath(path)
+        if real not in chosen or (chosen[real].is_symlink() and not path.is_symlink()):
+            chosen[real] = path
+    kept = set(chosen.values())
+    return [path for path in images if path in kept], len(images) - len(kept)
 
 
 def resize_tree(folder: str | Path, *, max_side: int = 500, out: str | Path | None = None,
@@ -244,21 +260,26 @@ def resize_tree(folder: str | Path, *, max_side: int = 500, out: str | Path | No
             raise DataToolError(f"-o {out}: is inside {folder}; give a folder outside it")
         if target_root.exists() and (not target_root.is_dir() or any(target_root.iterdir())):
             raise DataToolError(f"-o {out}: already exists and is not empty; give a new or empty folder")
-    images, others = _images_under(folder)
-    report = ResizeReport(not_images=others)
+    images, others, not_followed = _images_under(folder)
+    report = ResizeReport(not_images=others, not_followed=not_followed)
+    if out is None:
+        images, aliases = _one_entry_per_file(images)
+        report.unchanged += aliases
 
     def work(source: Path) -> tuple[Path, str, str]:
         target = target_root / source.relative_to(folder)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return source, _resize_one(source, target, max_side), ""
+            return source, *_resize_one(source, target, max_side)
         except _Undecodable as error:
             return source, "corrupt", str(error)
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
-        for source, outcome, why in pool.map(work, images):
+        for source, outcome, words in pool.map(work, images):
             if outcome == "corrupt":
-                report.corrupt.append((source, why))
-            else:
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                report.corrupt.append((source, words))
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if words:
+                report.notes.append(words)
     return report

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,8 +36,10 @@ from .data import (
     require_every_class,
 )
 from .distributed import Dist, broadcast, init, shutdown
+from .finetune import Source, read_source
 from .outputs import fold_table, mean_and_std, write_json
-from .trainer import SUMMARY_CLASSES, Plan, fit
+from .runfolder import FolderInUse, OutError, RunLock, prepare_out, remove_stale_temp_files
+from .trainer import SUMMARY_CLASSES, Plan, TrainingInterrupted, fit
 
 SKIPPED_LISTED = 1000  # at most this many skipped files are named in summary.json
 
@@ -77,22 +80,72 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dist: Dist, log, began: float) -> dict:
-
-    from .checkpoint import arch_sources
-
     digits = cfg.data is None
     if not digits and not Path(cfg.data).is_dir():
         raise ConfigError(f"--data {cfg.data}: no such folder")
     declared = _check(file, cfg.variant, None, dict(cfg.set))
     channels, size = _input_of(cfg, declared.input, digits)
-    workers = cfg.workers if cfg.workers is not None else max(0, min(8, (os.cpu_count() or 1) // dist.world))
-    pool = digits_pool(size) if digits else folder_pool(cfg.data, channels, check_decode=False)
+    pool = digits_pool(size) if digits else folder_pool(cfg.data, channels, check_decode=False)  # listed, not read
     params = _with_classes(file, dict(cfg.set), declared.parameters, len(pool.classes))
     report = _check(file, cfg.variant, (channels, *size), params)
     if report.output_shape != [len(pool.classes)]:
         raise DataError(f"{file} outputs {_shape(report.output_shape)} values per image, but the data has "
                         f"{len(pool.classes)} classes" + ("" if "num_classes" in declared.parameters else
                                                           " (the network has no num_classes parameter to set)"))
+    init = read_source(cfg.init) if cfg.init else None  # a missing source is said before any long work
+    title = cfg.variant or file.stem
+    out = Path(broadcast(cfg.out or f"runs/{title}-{time.strftime('%Y%m%d-%H%M%S')}", dist))
+    lock = _claim(out, dist)
+    try:
+        if dist.main:
+            remove_stale_temp_files(out)
+            write_json(out / "config.json", {"file": str(file), **cfg.model_dump()})  # before anything can fail
+        return _train_into(out, file, cfg, resume, device, dist, log, began,
+                           Checked(digits, pool, params, report, init))
+    except KeyboardInterrupt:  # before the first epoch began
+        raise TrainingInterrupted(None, 0, cfg.epochs) from None
+    except TrainingInterrupted as interrupted:
+        interrupted.out, interrupted.file = out, file  # for the message: the command that resumes
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _claim(out: Path, dist: Dist) -> RunLock | None:
+    """Rank 0 makes the run folder and locks it for the run; every process raises if it could not."""
+    lock, refusal = None, None
+    if dist.main:
+        try:
+            lock = RunLock(prepare_out(out)).acquire()
+        except OutError as error:
+            refusal = ("usage", str(error))
+        except FolderInUse as error:
+            refusal = ("busy", str(error))
+    refusal = broadcast(refusal, dist)  # so that every process raises, not rank 0 alone
+    if refusal is not None:
+        raise (ConfigError if refusal[0] == "usage" else FolderInUse)(refusal[1])
+    return lock
+
+
+@dataclass
+class Checked:
+    """What `_train` found before making the run folder: the data listed, the network checked at its input."""
+
+    digits: bool
+    pool: Pool
+    params: dict
+    report: object  # the checker's Report at the data's input
+    init: Source | None  # --init's weights
+
+
+def _train_into(out: Path, file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dist: Dist, log,
+                began: float, checked: Checked) -> dict:
+    from .checkpoint import arch_sources
+
+    digits, pool, params, report = checked.digits, checked.pool, checked.params, checked.report
+    channels, size = report.input[0], tuple(report.input[1:])
+    workers = cfg.workers if cfg.workers is not None else max(0, min(8, (os.cpu_count() or 1) // dist.world))
     eval_resize = eval_resize_for(size, digits)
     decoding, decoded = time.perf_counter(), {}
     pool = _decode(pool, cfg, digits, eval_resize, device, workers, decoded)
@@ -104,27 +157,35 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
         log(f"skipped {len(pool.skipped)} file{'s' if len(pool.skipped) != 1 else ''} that are not readable images: "
             f"{shown}{' …' if len(pool.skipped) > 3 else ''}")
     title = cfg.variant or file.stem
-    out = Path(broadcast(cfg.out or f"runs/{title}-{time.strftime('%Y%m%d-%H%M%S')}", dist))
     main, sources = arch_sources(file)
     cuda = device.type == "cuda"
+    normalize = normalization(channels, digits)
+    if checked.init is not None and checked.init.normalize and len(checked.init.normalize["mean"]) == channels:
+        normalize = checked.init.normalize  # the inputs the weights were trained on
+        log(f"--init {cfg.init}: inputs normalised as that run's were "
+            f"(mean {normalize['mean']}, std {normalize['std']})")
     plan = Plan(cfg=cfg, arch_file=file, network=file.stem, title=title, params=params,
-                input=(channels, *size), classes=pool.classes, normalize=normalization(channels, digits),
+                input=(channels, *size), classes=pool.classes, normalize=normalize,
                 eval_resize=eval_resize, arch_main=main, arch_sources=sources, device=device, dist=dist,
                 amp=cfg.amp if cfg.amp is not None else cuda and torch.cuda.is_bf16_supported(),
-                compile=compile_mode(cfg.compile, cuda), log=log)
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", {"file": str(file), **cfg.model_dump()})
+                compile=compile_mode(cfg.compile, cuda), log=log,
+                init_state=checked.init.state if checked.init else None)
     log(f"training {title} ({report.params:,} parameters) at {_shape(list(plan.input))} on {pool.name}: "
         f"{len(pool)} images, {len(pool.classes)} classes; {device}"
         + (f" × {dist.world} processes" if dist.world > 1 else "")
         + f"{', bf16' if plan.amp else ''}{COMPILE_NOTE[plan.compile]}"
         + f"; data {'cached on the device' if pool.images is not None else f'read by {workers} workers'}; → {out}")
+    heads = aux_heads(report)
+    if heads:
+        log(f"aux head{'s' if len(heads) > 1 else ''} {', '.join(heads)}: in training their losses are added to the "
+            f"main head's × {cfg.aux_weight:g} (--aux-weight); validation, best.pt and eval use the main head alone")
     source = _source_factory(pool, plan, cfg, digits, workers, dist)
     extra = {"data": pool.name, "skipped_files": len(pool.skipped),
              "skipped": [{"file": name, "why": why} for name, why in pool.skipped[:SKIPPED_LISTED]],
              "device": str(device), "processes": dist.world, "amp": plan.amp,
              "data_cached": pool.images is not None}
+    if heads:
+        extra["aux"] = {"heads": heads, "weight": cfg.aux_weight}
     if cfg.kfold:
         summary = _kfold(plan, pool, source, out, resume, extra, log)
     else:
@@ -134,9 +195,19 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
     summary["seconds"] = round(time.perf_counter() - began, 1)
     if dist.main:
         write_json(out / "summary.json", summary)
-        log(f"best val_accuracy {summary['val_accuracy']:.4f}, final {summary['final_val_accuracy']:.4f}; "
-            f"{summary['seconds']:.0f} s; wrote {out}")
+        if cfg.kfold:
+            log(f"{cfg.kfold}-fold mean best val_accuracy {summary['mean_val_accuracy']:.4f} ± "
+                f"{summary['std_val_accuracy']:.4f}, mean final val_accuracy {summary['final_val_accuracy']:.4f}; "
+                f"{summary['seconds']:.0f} s; wrote {out}")
+        else:
+            log(f"best val_accuracy {summary['val_accuracy']:.4f} (epoch {summary['best_epoch']}), final "
+                f"{summary['final_val_accuracy']:.4f}; {summary['seconds']:.0f} s; wrote {out}")
     return summary
+
+
+def aux_heads(report) -> list[str]:
+    """The auxiliary heads' names (the first part of their layers' names: aux1, aux2; AuxLogits), in order."""
+    return list(dict.fromkeys(layer.name.split(".")[0] for layer in report.layers if layer.aux))
 
 
 def _kfold(plan: Plan, pool: Pool, source, out: Path, resume: bool, extra: dict, log) -> dict:
@@ -154,7 +225,8 @@ def _kfold(plan: Plan, pool: Pool, source, out: Path, resume: bool, extra: dict,
             result = fit(plan, source(), train_positions, val_positions, folder, resume)
         folds.append({"fold": index, "val_accuracy": result["val_accuracy"],
                       "final_val_accuracy": result["final_val_accuracy"], "best_epoch": result["best_epoch"],
-                      "train_images_per_s": result["train_images_per_s"]})
+                      "train_images_per_s": result["train_images_per_s"],
+                      "seconds_per_epoch": result["seconds_per_epoch"]})
     mean, std = mean_and_std([f["val_accuracy"] for f in folds])
     log(fold_table(folds, f"{plan.cfg.kfold}-fold cross-validation of {plan.title} on {pool.name} "
                           "(best val_accuracy per fold):"))
@@ -163,6 +235,7 @@ def _kfold(plan: Plan, pool: Pool, source, out: Path, resume: bool, extra: dict,
             "mean_val_accuracy": mean, "std_val_accuracy": std, "val_accuracy": mean,
             "final_val_accuracy": mean_and_std([f["final_val_accuracy"] for f in folds])[0],
             "train_images_per_s": round(mean_and_std([f["train_images_per_s"] for f in folds])[0], 1),
+            "seconds_per_epoch": round(mean_and_std([f["seconds_per_epoch"] for f in folds])[0], 3),
             "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes), **extra}
 
 
@@ -170,7 +243,11 @@ COMPILE_NOTE = {"off": "", "on": ", compiled", "auto": ", torch.compile if the f
 
 
 def compile_mode(setting: bool | str | None, cuda: bool) -> str:
-    """ "on", "off" or "auto" from the config's compile (true, false, "auto" or unset: auto on cuda, off on cpu)."""
+    """ "on", "off" or "auto" from the config's compile (true, false, "auto" or unset: auto on cuda, off on cpu).
+
+        >>> compile_mode(None, cuda=True), compile_mode(None, cuda=False), compile_mode(True, cuda=False)
+        ('auto', 'off', 'on')
+    """
     if setting is None:
         return "auto" if cuda else "off"
     if setting == "auto":

@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers, learning-rate schedules, and how a run is cut into steps (the batch, the warmup).
 
 One small `Schedule` gives the learning rate of every step: a linear warmup
 (from lr/10 over `warmup` epochs) times the shape of the schedule: cosine to
@@ -20,6 +20,60 @@ import torch
 
 PLATEAU_PATIENCE, PLATEAU_FACTOR = 2, 0.1
 WARMUP_START = 0.1  # the warmup starts at this fraction of the learning rate
+DEFAULT_BATCH = 128
+FEW_STEPS = 10  # an epoch with fewer optimizer steps than this is worth a warning
+SMALLEST_DEFAULT_BATCH = 8  # the default batch shrinks for small data sets, but not below this
+WARMUP_EPOCHS, WARMUP_SHARE = 1.0, 0.2  # default warmup: one epoch, or a fifth of a run shorter than 5 epochs
+
+
+def choose_batch(asked: int | None, images: int, processes: int) -> tuple[int, str | None]:
+    """(the global batch, a warning or None) for a training split of `images` over `processes`.
+
+    Unset, it is DEFAULT_BATCH, or where that would leave fewer than FEW_STEPS steps an epoch the
+    largest power of two that gives at least that many (not below SMALLEST_DEFAULT_BATCH): a small
+    folder is not trained with one step an epoch. Each process takes an equal share of at least 2
+    images (batch norm normalises over the batch): ConfigError for a smaller --batch, ValueError when
+    the split itself is too small for that.
+
+        >>> choose_batch(None, 1437, 1)
+        (128, None)
+        >>> choose_batch(None, 300, 1)
+        (16, None)
+        >>> choose_batch(128, 300, 1)[1]
+        'an epoch has 2 steps (300 training images at batch 128): too few to learn much; leave --batch unset for 16'
+    """
+    least = 2 * processes
+    if images < least:
+        raise ValueError(f"the training split has {images} image{'s' if images != 1 else ''}: a batch needs at "
+                         f"least 2 per process ({least} over {processes})")
+    if asked is not None and asked < least:
+        from .config import ConfigError
+
+        raise ConfigError(f"--batch {asked}: a batch needs at least 2 images per process (batch norm normalises "
+                         f"over the batch), so at least {least} over {processes} process{'es' if processes > 1 else ''}")
+    default = DEFAULT_BATCH
+    while default > SMALLEST_DEFAULT_BATCH and images // default < FEW_STEPS:
+        default //= 2
+    batch = asked if asked is not None else default
+    batch = max(least, min(batch, images) // processes * processes)
+    steps = images // batch
+    if steps >= FEW_STEPS:
+        return batch, None
+    better = "" if asked is None or default >= batch else f"; leave --batch unset for {default}"
+    return batch, (f"an epoch has {steps} step{'s' if steps != 1 else ''} ({images} training images at batch "
+                   f"{batch}): too few to learn much{better}")
+
+
+def choose_warmup(asked: float | None, epochs: int) -> float:
+    """Epochs of warmup: as asked, else one epoch, or a fifth of a run shorter than 5 epochs (a 1-epoch run
+    warmed up for its whole length would never reach, let alone decay from, its learning rate).
+
+        >>> choose_warmup(None, 8), choose_warmup(None, 1), choose_warmup(0.5, 1)
+        (1.0, 0.2, 0.5)
+    """
+    if asked is not None:
+        return asked
+    return min(WARMUP_EPOCHS, WARMUP_SHARE * epochs)
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float, nesterov: bool, weight_decay: float,

@@ -6,15 +6,14 @@ last.pt (every epoch, with the RNG states, for --resume), best.pt (the best
 validation accuracy so far), metrics.csv, TensorBoard events, curves.png,
 confusion.png (best.pt on the validation set) and summary.json.
 
-A non-finite loss or CUDA running out of memory raises `TrainingStopped` with
-the message for the user; last.pt then holds the last good epoch.
+A non-finite loss, a validation loss or a tensor that is not finite after an
+epoch, or CUDA running out of memory raises `TrainingStopped` with the message
+for the user; last.pt then holds the last good epoch (runtime/run_state.py).
+Ctrl-C raises `TrainingInterrupted`, which says where the last checkpoint is.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,8 +28,12 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .compile_trial import Runners
 from .config import TrainConfig
 from .distributed import Dist, all_sum, barrier
+from .finetune import Frozen, InitReport, freeze, head_groups, load_init
 from .outputs import Events, plot_confusion, plot_curves, write_json, write_metrics_csv
-from .schedule import Schedule, decay_and_no_decay, make_optimizer
+from .progress import EpochProgress, report_epoch
+from .run_state import rng_state, seed_everything, set_rng_state, why_not_good
+from .runfolder import remove_stale_temp_files
+from .schedule import Schedule, choose_batch, choose_warmup, decay_and_no_decay, make_optimizer
 
 SUMMARY_CLASSES = 100  # summary.json lists the classes and the confusion matrix up to this many classes
 NAN_CHECK_STEPS = 50  # on a GPU, look at the running loss every this many steps (each look waits for the GPU)
@@ -38,6 +41,14 @@ NAN_CHECK_STEPS = 50  # on a GPU, look at the running loss every this many steps
 
 class TrainingStopped(Exception):
     """The run cannot go on (a non-finite loss, out of memory); the message says why and what to try."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: the run stopped; `checkpoint` (None if no epoch finished) holds `epoch` of `epochs`."""
+
+    def __init__(self, checkpoint: Path | None, epoch: int, epochs: int):
+        super().__init__(f"interrupted after epoch {epoch} of {epochs}")
+        self.checkpoint, self.epoch, self.epochs = checkpoint, epoch, epochs
 
 
 @dataclass
@@ -60,6 +71,14 @@ class Plan:
     amp: bool = False
     compile: str = "off"  # "off", "on", or "auto": time both on the first steps, keep the faster
     log: Any = print
+    init_state: dict | None = None  # --init's state dict, read once for every fold (runtime/finetune.py)
+    said: set = field(default_factory=set)  # messages already logged once for the run (not again per fold)
+
+    def once(self, message: str) -> None:
+        """Log `message` the first time only: K folds make the same decisions K times."""
+        if message not in self.said:
+            self.said.add(message)
+            self.log(message)
 
     def payload(self) -> dict:
         """The checkpoint fields that describe the network and its data (runtime/checkpoint.py)."""
@@ -67,36 +86,6 @@ class Plan:
                 "variant": self.cfg.variant, "params": dict(self.params), "input": list(self.input),
                 "classes": list(self.classes), "normalize": self.normalize, "eval_resize": self.eval_resize,
                 "config": self.cfg.model_dump()}
-
-
-def seed_everything(seed: int) -> None:
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    import numpy as np
-
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": random.getstate(),
-            "numpy": [kind, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached]}
-
-
-def set_rng_state(state: dict) -> None:
-    import numpy as np
-
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype("uint32"), position, has_gauss, cached))
 
 
 def build_model(plan: Plan) -> torch.nn.Module:
@@ -113,17 +102,29 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     """Train on `train`, validate on `val`; returns this split's summary (also written to folder/summary.json)."""
     cfg, dist = plan.cfg, plan.dist
     folder.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        remove_stale_temp_files(folder)  # the run folder is locked (runtime/runfolder.py): no live write is there
     train_positions, val_positions = torch.tensor(train), torch.tensor(val)
-    batch = min(cfg.batch, len(train)) // dist.world * dist.world
-    if batch < max(2, dist.world):
-        raise TrainingStopped(f"the training split has {len(train)} images: too few for a batch of "
-                              f"{cfg.batch} over {dist.world} process{'es' if dist.world > 1 else ''}")
+    try:
+        batch, warning = choose_batch(cfg.batch, len(train), dist.world)
+    except ValueError as error:
+        raise TrainingStopped(str(error)) from None
     steps = len(train) // batch
+    warmup = choose_warmup(cfg.warmup, cfg.epochs)
+    plan.once(_recipe(plan, len(train), batch, steps, warmup))
+    if warning:
+        plan.once(f"warning: {warning}")
+    if cfg.warmup is not None and cfg.schedule not in ("none", "onecycle") and cfg.warmup >= cfg.epochs:
+        plan.once(f"warning: --warmup {cfg.warmup:g} covers the whole {cfg.epochs}-epoch run: the learning rate "
+                  "only rises, and never decays")
     seed_everything(cfg.seed)
     model = build_model(plan)
-    optimizer = make_optimizer(cfg.optimizer, decay_and_no_decay(model, cfg.weight_decay), cfg.lr, cfg.momentum,
-                               cfg.nesterov, cfg.weight_decay, fused=plan.device.type == "cuda")
-    schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps, cfg.warmup)
+    init, frozen = _fine_tune(plan, model)
+    groups = head_groups(decay_and_no_decay(model, cfg.weight_decay), model, init.reinitialised if init else [],
+                         cfg.lr_head)
+    optimizer = make_optimizer(cfg.optimizer, groups, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay,
+                               fused=plan.device.type == "cuda")
+    schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs, steps, warmup)
     metrics: list[dict] = []
     start = 0
     last = folder / "last.pt"
@@ -145,22 +146,24 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
         plan.log(events.note)
     best = max((row["val_accuracy"] for row in metrics), default=-1.0)
     recomputed = 0  # validations preceded by recomputed batch-norm statistics (runtime/bn_stats.py)
+    saved = start  # the epoch last.pt holds
     out_of_memory = False
     try:
         for epoch in range(start, cfg.epochs):
             began = time.perf_counter()
-            train_loss, train_accuracy = _train_epoch(plan, runners, model, source, train_positions, batch, epoch,
-                                                      steps, optimizer, schedule, last)
+            train_loss, train_accuracy = _train_epoch(plan, runners, model, frozen, source, train_positions, batch,
+                                                      epoch, steps, optimizer, schedule, last)
             seconds = time.perf_counter() - began
-            if needs_recompute(model, (epoch + 1) * steps, cfg.recompute_bn):
+            if needs_recompute(model, (epoch + 1) * steps, cfg.recompute_bn, skip=frozen.norms):
                 seen = recompute(model, _on_device(plan, source.eval_batches(spread(train_positions), batch)),
-                                 dist, lambda: _autocast(plan))
+                                 dist, lambda: _autocast(plan), skip=frozen.norms)
                 if not recomputed:
                     plan.log(f"batch norm: running statistics recomputed from {seen * dist.world:,} training images "
                              f"before validating (their moving averages had not caught up after {(epoch + 1) * steps}"
                              " steps; --recompute-bn never keeps them)")
                 recomputed += 1
             val_loss, val_accuracy, _ = evaluate(plan, runners.for_eval(), source, val_positions, batch)
+            _stop_unless_good(plan, val_loss, model, optimizer, epoch, last if saved else None)
             schedule.end_epoch(val_loss)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
                    "val_loss": val_loss, "val_accuracy": val_accuracy, "lr": schedule.lr((epoch + 1) * steps - 1),
@@ -172,13 +175,17 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
                 if val_accuracy > best:  # before last.pt: a run killed between the two redoes this epoch
                     save_checkpoint(folder / "best.pt", {**state, "optimizer": None})
                 save_checkpoint(last, {**state, "optimizer": optimizer.state_dict()})
+                saved = epoch + 1  # at once: Ctrl-C from here on says this epoch
                 write_metrics_csv(folder, metrics)
                 events.epoch(row)
-                _report_epoch(plan, row)
+                report_epoch(plan, row)
+            saved = epoch + 1
             best = max(best, val_accuracy)
             barrier(dist)
     except torch.cuda.OutOfMemoryError:
         out_of_memory = True  # measured below, once the failed step's tensors are released with its frames
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(last if saved else None, saved, cfg.epochs) from None
     finally:
         if events is not None:
             events.close()
@@ -186,7 +193,51 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
     if out_of_memory:
         optimizer.zero_grad(set_to_none=True)
         raise TrainingStopped(_out_of_memory(plan, batch))
-    return _finish(plan, runners, model, source, val_positions, batch, folder, metrics, recomputed)
+    summary = _finish(plan, runners, model, source, val_positions, batch, folder, metrics, recomputed,
+                      extra={"batch": batch, "steps_per_epoch": steps, "warmup_epochs": warmup,
+                             **({"init": init.summary()} if init else {}),
+                             **({"freeze": frozen.summary()} if frozen.patterns else {})})
+    return summary
+
+
+def _recipe(plan: Plan, images: int, batch: int, steps: int, warmup: float) -> str:
+    """The start of a run in one line: how an epoch is cut, and the learning rate's course."""
+    cfg = plan.cfg
+    shape = {"cosine": "then cosine to 0", "step": "then ÷10 at 1/2 and 3/4 of the run",
+             "plateau": "then ÷10 on a plateau", "none": "then constant", "onecycle": "one cycle"}[cfg.schedule]
+    warm = f"{warmup:g} epoch{'s' if warmup != 1 else ''} of warmup " if warmup and cfg.schedule != "onecycle" else ""
+    per = f" ({batch // plan.dist.world} per process)" if plan.dist.world > 1 else ""
+    return (f"{images} training images: {steps} step{'s' if steps != 1 else ''} an epoch at batch {batch}{per}; "
+            f"{cfg.optimizer} at lr {cfg.lr:g}, {warm}{shape}, {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}")
+
+
+def _fine_tune(plan: Plan, model) -> tuple[InitReport | None, Frozen]:
+    """--init's weights into the freshly built model, then --freeze; each said once for the run."""
+    init = None
+    if plan.init_state is not None:
+        init = load_init(model, plan.init_state, plan.cfg.init)
+        plan.once(init.message())
+        if plan.cfg.lr_head is not None and init.reinitialised:
+            plan.once(f"--lr-head {plan.cfg.lr_head:g}: the {len(init.reinitialised)} re-initialised tensors train "
+                      f"at {plan.cfg.lr_head:g} × the learning rate")
+    frozen = freeze(model, list(plan.cfg.freeze))
+    if frozen.patterns:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        plan.once(f"--freeze {' '.join(frozen.patterns)}: {len(frozen.names)} tensors frozen ({len(frozen.norms)} "
+                  f"batch norms kept in eval mode); {trainable:,} parameters train")
+    return init, frozen
+
+
+def _stop_unless_good(plan: Plan, val_loss: float, model, optimizer, epoch: int, last: Path | None) -> None:
+    """Raise TrainingStopped before an epoch that is not good (runtime/run_state.py) is saved."""
+    why = why_not_good(val_loss, model.state_dict(), optimizer.state_dict())
+    verdicts = all_sum(torch.tensor([float(why is not None)], dtype=torch.float64, device=plan.device), plan.dist)
+    if not verdicts.item():
+        return
+    why = why or "another process's tensors are not finite"
+    kept = f"the last good checkpoint is {last} (epoch {epoch})" if last else "no checkpoint was written"
+    raise TrainingStopped(f"after epoch {epoch + 1} {why}: the run stops and this epoch is not saved; {kept}. "
+                          "Try a lower --lr, --clip-grad 1.0 or --no-amp")
 
 
 def _resume(last: Path, plan: Plan, model, optimizer, schedule) -> tuple[int, list[dict]]:
@@ -217,19 +268,20 @@ def _loss(plan: Plan, output, labels: torch.Tensor) -> tuple[torch.Tensor, torch
     return loss, logits
 
 
-def _train_epoch(plan: Plan, runners: Runners, model, source, positions, batch: int, epoch: int, steps: int,
-                 optimizer, schedule: Schedule, last: Path) -> tuple[float, float]:
+def _train_epoch(plan: Plan, runners: Runners, model, frozen: Frozen, source, positions, batch: int, epoch: int,
+                 steps: int, optimizer, schedule: Schedule, last: Path) -> tuple[float, float]:
     cfg, device = plan.cfg, plan.device
     runners.train()
+    frozen.keep_norms_in_eval()
     totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss × n, correct
     count = 0
     check_every = 1 if device.type == "cpu" else NAN_CHECK_STEPS
-    progress = _progress(plan, f"epoch {epoch + 1}/{cfg.epochs}", steps)
+    progress = EpochProgress(plan, f"epoch {epoch + 1}/{cfg.epochs}", steps)
     with progress:
         for step, (images, labels) in enumerate(source.train_epoch(positions, batch, epoch, cfg.seed)):
             lr = schedule.lr(epoch * steps + step)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # --lr-head's groups
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -245,7 +297,7 @@ def _train_epoch(plan: Plan, runners: Runners, model, source, positions, batch: 
             count += len(labels)
             if (step + 1) % check_every == 0 or step + 1 == steps:
                 _stop_if_not_finite(plan, totals[0].clone(), epoch, step, lr, last)
-            progress.advance(step, loss)
+            progress.advance(step, totals[0], count)
     loss_sum, correct, count = all_sum(torch.cat([totals, totals.new_tensor([count])]), plan.dist).tolist()
     return loss_sum / count, correct / count
 
@@ -295,7 +347,7 @@ def _on_device(plan: Plan, batches):
 
 
 def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: int, folder: Path,
-            metrics: list[dict], recomputed: int) -> dict:
+            metrics: list[dict], recomputed: int, extra: dict) -> dict:
     """Confusion of best.pt on the validation set, the curves, and this split's summary."""
     best_row = max(metrics, key=lambda row: row["val_accuracy"])
     barrier(plan.dist)
@@ -308,9 +360,11 @@ def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: i
         "final_val_loss": metrics[-1]["val_loss"],
         "train_images_per_s": round(sum(r["images_per_s"] * r["seconds"] for r in metrics)
                                     / max(1e-9, sum(r["seconds"] for r in metrics)), 1),
+        "seconds_per_epoch": round(sum(r["seconds"] for r in metrics) / len(metrics), 3),  # training, not validation
         "classes": plan.classes if len(plan.classes) <= SUMMARY_CLASSES else len(plan.classes),
         "compile": runners.report(),
         "bn_recomputed_epochs": recomputed,  # validations after recomputing batch-norm statistics
+        **extra,
     }
     if len(plan.classes) <= SUMMARY_CLASSES:
         summary["confusion"] = matrix.tolist()
@@ -341,46 +395,3 @@ def _out_of_memory(plan: Plan, batch: int) -> str:
 
 def _bytes(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
-
-
-def _report_epoch(plan: Plan, row: dict) -> None:
-    plan.log(f"epoch {row['epoch']}/{plan.cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
-             f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f}  lr {row['lr']:.3g}"
-             f"  {row['seconds']:.1f} s  {row['images_per_s']:.0f} img/s")
-
-
-class _progress:
-    """A rich progress bar on a terminal (rank 0 only); nothing otherwise."""
-
-    def __init__(self, plan: Plan, title: str, steps: int):
-        self.bar = None
-        if plan.dist.main and sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.fields[loss]}"), transient=True)
-            self.task = self.bar.add_task(title, total=steps, loss="")
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-
-    def advance(self, step: int, loss: torch.Tensor) -> None:
-        if self.bar is None:
-            return
-        fields = {}
-        if step % 10 == 0:  # reading the loss waits for the GPU: every tenth step only
-            value = float(loss.detach())
-            fields["loss"] = f"loss {value:.4f}" if math.isfinite(value) else ""
-        self.bar.update(self.task, completed=step + 1, **fields)

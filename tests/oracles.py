@@ -66,3 +66,115 @@ def assert_same_logits(expected: torch.Tensor, actual: torch.Tensor) -> None:
     assert scale > 0.1  # logits this small would agree whatever the weights
     assert (expected - actual).abs().max() <= 1e-4 * scale
     assert not torch.allclose(expected[0], expected[1])  # and they depend on the input
+
+
+# ------------------------------------------------------------------ the IR run by torch, directly
+
+
+def torch_layer(op: str, a, shape):
+    """What each archc op means, written with torch's classes directly (torchvision's where it has one),
+    independently of the op specs' emitted constructors (tests/test_ops.py compares the two)."""
+    import torchvision
+
+    from archc.compiler.ops.conv import conv_padding
+
+    c = shape[0]
+    pair = lambda v: tuple(v) if isinstance(v, tuple) else (v, v)  # noqa: E731
+    simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid,
+              "sigmoid": nn.Sigmoid, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh, "identity": nn.Identity,
+              "flatten": nn.Flatten}
+    if op in simple:
+        return simple[op]()
+    if op == "conv":
+        return nn.Conv2d(c, a.out, pair(a.k), pair(a.stride), conv_padding(a.k, a.padding, a.dilation),
+                         pair(a.dilation), a.groups, a.bias)
+    if op == "batchnorm":
+        return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(c, eps=a.eps, momentum=a.momentum)
+    if op == "lrn":
+        return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)
+    if op in ("maxpool", "avgpool"):
+        cls = nn.MaxPool2d if op == "maxpool" else nn.AvgPool2d
+        return cls(a.k, a.stride if a.stride is not None else a.k, a.padding, ceil_mode=a.ceil)
+    if op in ("adaptive_avgpool", "adaptive_maxpool"):
+        return (nn.AdaptiveAvgPool2d if op == "adaptive_avgpool" else nn.AdaptiveMaxPool2d)(pair(a.size))
+    if op == "global_avgpool":
+        return nn.AdaptiveAvgPool2d((1, 1))
+    if op == "linear":
+        return nn.Linear(c, a.out, a.bias)
+    if op == "dropout":
+        return nn.Dropout(a.p)
+    if op == "stochastic_depth":
+        return torchvision.ops.StochasticDepth(a.p, a.mode)
+    if op == "leaky_relu":
+        return nn.LeakyReLU(a.negative_slope)
+    raise KeyError(op)
+
+
+class Interpreted(nn.Module):
+    """A checked graph (archc's IR) run layer by layer: a torch module per layer from `torch_layer`, placed
+    at the layer's name, and the joins computed here, nothing in place. The emitted module must give
+    the same outputs, bit for bit, with the same weights (tests/test_differential.py)."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.steps = []
+        for layer in graph.layers():
+            if layer.spec.callable_:
+                *parents, leaf = layer.name.split(".")
+                node = self
+                for part in parents:
+                    if part not in node._modules:
+                        node.add_module(part, nn.Module())
+                    node = node._modules[part]
+                node.add_module(leaf, torch_layer(layer.op, layer.attrs, layer.in_shapes[0]))
+            self.steps.append((layer.name, layer.op, layer.inputs, layer.aux))
+        self.result, self.heads = graph.result, list(graph.aux.values())
+
+    def forward(self, x):
+        values = {"input": x}
+        for name, op, inputs, aux in self.steps:
+            if aux and not self.training:
+                continue
+            args = [values[i] for i in inputs]
+            if op == "add":
+                values[name] = args[0] + args[1]
+            elif op == "concat":
+                values[name] = torch.cat(args, 1)
+            elif op == "multiply":
+                values[name] = args[0] * args[1]
+            else:
+                values[name] = self.get_submodule(name)(args[0])
+        if self.training and self.heads:
+            return (values[self.result], *[values[h] for h in self.heads])
+        return values[self.result]
+
+
+def assert_same_network(graph, model: nn.Module, shape, seed: int = 0) -> None:
+    """The emitted `model` is the checked `graph`: the same tensors under the same names (the report's
+    counts), every leaf's output shape the report's, and with the same weights the outputs of the IR run
+    directly, equal bit for bit in eval mode and in training mode with one seed."""
+    reference = Interpreted(graph)
+    assert list(model.state_dict()) == list(reference.state_dict())
+    leaves = {path for path, m in model.named_modules() if not list(m.children()) and type(m) is not nn.Sequential}
+    assert leaves == {l.name for l in graph.layers() if l.spec.callable_}  # no module more, none less
+    reference.load_state_dict(randomise(model, seed).state_dict())
+    assert sum(p.numel() for p in model.parameters()) == sum(l.param_count for l in graph.layers())
+    assert sum(b.numel() for b in model.buffers()) == sum(l.buffer_count for l in graph.layers())
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, path=path: seen.__setitem__(path, tuple(o.shape[1:])))
+             for path, m in model.named_modules() if not list(m.children())]
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        model.eval(), reference.eval()
+        assert torch.equal(model(x), reference(x))
+        expected = {l.name: l.out_shape for l in graph.layers() if l.spec.callable_ and not l.aux}
+        assert seen == expected
+        for hook in hooks:
+            hook.remove()
+        model.train(), reference.train()
+        torch.manual_seed(seed)
+        ours = model(x)
+        torch.manual_seed(seed)
+        theirs = reference(x)
+    ours, theirs = (ours if isinstance(ours, tuple) else (ours,)), (theirs if isinstance(theirs, tuple) else (theirs,))
+    assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs))

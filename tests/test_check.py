@@ -146,8 +146,12 @@ def test_unknown_parameter_is_a_usage_error():
 def test_set_accepts_names_and_booleans():
     text = (ZOO / "nin.arch").read_text().replace("network nin(num_classes = 10, dropout = 0.5)",
                                                   "network nin(num_classes = 10, dropout = 0.5, act = relu, deep = false)")
+    text += "\nextra:\n    act()\n    if deep:\n        relu6()\n"
     report = archc.check(ZOO / "nin.arch", text=text, act="gelu", deep=True, num_classes=3)
     assert report.ok and report.parameters["act"] == "gelu" and report.parameters["deep"] is True
+    assert [l.op for l in report.layers if l.name.startswith("extra.")] == ["gelu", "relu6"]  # and they act
+    plain = archc.check(ZOO / "nin.arch", text=text, num_classes=3)
+    assert [l.op for l in plain.layers if l.name.startswith("extra.")] == ["relu"]
 
 
 def test_the_graph_ir_is_a_networkx_dag_in_build_order():

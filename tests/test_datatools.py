@@ -1,10 +1,10 @@
 """archc data split / resize (seed 000's split script and one-time resize)."""
 
+import os
 from pathlib import Path
 
 import pytest
 from archc.runtime.datatools import (
-    IMAGE_SUFFIXES,
     DataToolError,
     resize_tree,
     split_dataset,
@@ -147,7 +147,77 @@ def test_resize_cli_errors_and_summary(tmp_path):
         assert bad.returncode == 2 and "archc: error:" in bad.stderr and "Traceback" not in bad.stderr, args
 
 
-def test_the_image_suffixes_are_the_trainers():
-    from archc.runtime.data import IMAGE_EXTENSIONS
+# --- links, FIFOs and the one walker (issue 12), modes and split trees (issue 15) ------------------------------
 
-    assert IMAGE_SUFFIXES == IMAGE_EXTENSIONS
+
+def _linked_tree(root: Path) -> Path:
+    """Two classes of one image each, with the hostile entries of issue 12 beside them: a link to the tree
+    itself, a link to the other class, a loop of two links, a FIFO named like an image, a broken link."""
+    _tree(root, {"a": 1, "b": 1})
+    (root / "a" / "self").symlink_to(root)
+    (root / "a" / "to_b").symlink_to(root / "b")
+    (root / "b" / "loop1").symlink_to(root / "b" / "loop2")
+    (root / "b" / "loop2").symlink_to(root / "b" / "loop1")
+    os.mkfifo(root / "b" / "pipe.jpg")
+    (root / "b" / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    (root / "b" / "alias.jpg").symlink_to(root / "b" / "000.jpg")  # a link to a file is a file
+    return root
+
+
+def test_split_and_resize_follow_no_folder_links_and_agree_with_training(tmp_path):
+    from archc.runtime.data import folder_pool
+
+    src = _linked_tree(tmp_path / "src")
+    report = split_dataset(src, tmp_path / "out", val=0.0)
+    assert report.counts == {"a": {"train": 1, "val": 0, "test": 0}, "b": {"train": 2, "val": 0, "test": 0}}
+    assert _files(tmp_path / "out") == {"train/a/000.jpg", "train/b/000.jpg", "train/b/alias.jpg"}
+    reasons = {p.name: why for p, why in report.not_followed}
+    assert reasons == {"self": "a link to a folder: not followed", "to_b": "a link to a folder: not followed",
+                       "loop1": "a loop of links", "loop2": "a loop of links", "gone.jpg": "a broken link",
+                       "pipe.jpg": "a FIFO: not a regular file"}
+
+    pool = folder_pool(src, check_decode=False)  # training lists the same images, and skips the same entries
+    assert sorted(str(p.relative_to(src)) for p in pool.files) == ["a/000.jpg", "b/000.jpg", "b/alias.jpg"]
+    assert {Path(name).name for name, _ in pool.skipped} == set(reasons)
+
+    resized = run_archc("data", "resize", str(src), "--max-side", "32", timeout=60)  # no hang on the FIFO
+    assert resized.returncode == 0, resized.stderr
+    # the link to b/000.jpg is that image: rewritten once, through the file, and still a link to it
+    assert "resized 2 images" in resized.stdout and "1 already small" in resized.stdout
+    assert "not regular files" in resized.stdout
+    assert Image.open(src / "a" / "000.jpg").size == Image.open(src / "b" / "000.jpg").size == (32, 24)
+    assert (src / "b" / "alias.jpg").is_symlink() and Image.open(src / "b" / "alias.jpg").size == (32, 24)
+
+
+def test_a_linked_class_folder_is_reported_not_followed(tmp_path):
+    src = _tree(tmp_path / "src", {"a": 2, "b": 2})
+    _tree(tmp_path / "elsewhere", {"c": 2})
+    (src / "c").symlink_to(tmp_path / "elsewhere" / "c")
+    report = split_dataset(src, tmp_path / "out", val=0.5)
+    assert set(report.counts) == {"a", "b"} and [p.name for p, _ in report.not_followed] == ["c"]
+    result = run_archc("data", "split", str(src), str(tmp_path / "cli"))
+    assert result.returncode == 0 and "links to folders are not followed" in result.stdout
+
+
+def test_resize_keeps_each_files_mode(tmp_path):
+    src = _tree(tmp_path / "src", {"a": 2}, size=(900, 600))
+    (src / "a" / "000.jpg").chmod(0o644)
+    (src / "a" / "001.jpg").chmod(0o640)
+    resize_tree(src, max_side=300, out=tmp_path / "out")
+    resize_tree(src, max_side=300)  # in place
+    for root in (src, tmp_path / "out"):
+        assert (root / "a" / "000.jpg").stat().st_mode & 0o777 == 0o644
+        assert (root / "a" / "001.jpg").stat().st_mode & 0o777 == 0o640
+        assert Image.open(root / "a" / "000.jpg").size == (300, 200)
+
+
+def test_split_refuses_a_tree_that_is_split_already(tmp_path):
+    src = _tree(tmp_path / "src", {"a": 4, "b": 4})
+    split_dataset(src, tmp_path / "data", val=0.5)
+    result = run_archc("data", "split", str(tmp_path / "data"), str(tmp_path / "again"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'data'}: is split already (train/, val/ hold the class folders a, b)" in result.stderr
+    assert not (tmp_path / "again").exists()
+    # a class that happens to be called "train" beside others is not a split tree
+    _tree(tmp_path / "odd", {"train": 2, "val": 2})
+    assert set(split_dataset(tmp_path / "odd", tmp_path / "odd_out", val=0.5).counts) == {"train", "val"}

@@ -3,7 +3,9 @@
 Each process takes half of every global batch, and the random crops are drawn
 for the global batch, so with a network without batch norm (whose statistics
 would be per process) two processes compute the same steps as one, up to the
-order of float additions.
+order of float additions. The run learns (0.94 validation accuracy in two
+epochs), so the weights move by about their own scale, and the comparison is
+made at a tolerance derived from float32 rounding (TOLERANCE below).
 """
 
 import json
@@ -14,6 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import archc
 from conftest import ROOT, run_archc
 
 PLAIN = """\
@@ -27,14 +30,26 @@ features:
     relu()
 
 head:
-    global_avgpool()
     flatten()
     linear(num_classes)
 """
 ARGS = ["--input", "1x16x16", "--epochs", "2", "--batch", "32", "--optimizer", "sgd", "--lr", "0.05",
         "--warmup", "0"]
 
+# How far the two runs may drift apart, as a fraction of each tensor's largest magnitude. One process sums a
+# step's gradient over the 32 images in one order; two sum 16 + 16 and gloo adds the halves; inductor's fused
+# kernels (--compile auto) reorder further. The conv weights' gradients are reductions over N·H·W = 32·16·16 =
+# 8,192 products, and rounding errors of a sum of n terms taken in two orders differ by about √n·u of its
+# magnitude (they add as a random walk; u = 2⁻²⁴ ≈ 6.0e-8 for float32): ≈ 90·u ≈ 5.4e-6 of each step. In a
+# stable run (the loss falls every epoch, no ReLU flips chaotically) these per-step differences add up along the
+# path the weights travel, about their own scale here (asserted below), so the runs should agree to ≈ 5e-6 of
+# the weights' scale. Measured on this 2-core machine: 1.2e-6 eager, 1.1e-5 under --compile auto. The tolerance
+# allows 10× the estimate; a real mistake (a shard trained twice, gradients summed instead of averaged, crops
+# drawn per process) moves the weights by a sizeable part of their scale, thousands of times more.
+TOLERANCE = 5e-5
 
+
+@pytest.mark.slow
 @pytest.mark.parametrize("compile_flags", [[], ["--compile", "auto"]], ids=["eager", "compile-auto"])
 def test_two_gloo_processes_match_one(tmp_path, compile_flags):
     """With --compile auto the two processes also run the compile trial (real inductor, about 10 s more):
@@ -54,8 +69,13 @@ def test_two_gloo_processes_match_one(tmp_path, compile_flags):
     assert "× 2 processes" in two.stdout and two.stdout.count("epoch 2/2") == 1  # rank 0 alone reports
     expected = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     actual = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
+    assert expected["metrics"][-1]["val_accuracy"] > 0.9  # it learns: the comparison is of trained weights
+    torch.manual_seed(0)  # the trainer's seed: the weights both runs started from
+    start = archc.build(net, input=(1, 16, 16), num_classes=10).state_dict()
     for key, value in expected["model"].items():
-        assert torch.allclose(value, actual["model"][key], rtol=1e-3, atol=1e-5), key
+        scale = value.abs().max()
+        assert (value - start[key]).abs().max() > 0.3 * scale, key  # trained: each tensor moved that far
+        assert (value - actual["model"][key]).abs().max() <= TOLERANCE * scale, key
     for a, b in zip(expected["metrics"], actual["metrics"]):
         assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 1 / 360  # at most one of the 360 images differs
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)

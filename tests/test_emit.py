@@ -70,7 +70,7 @@ def test_nin_equals_seed_002_network_with_its_weights():
 @pytest.mark.filterwarnings("ignore:`torch.jit.trace")
 @pytest.mark.parametrize("name", ZOO_FILES)
 def test_compiles_without_graph_breaks_and_traces(name):
-    torch._dynamo.reset()  # every network shares Network.forward's code: start each from a clean cache
+    torch._dynamo.reset()
     model = archc.build(ZOO / name).eval()
     x = torch.randn(2, *archc.check(ZOO / name).input)
     with torch.no_grad():
@@ -101,14 +101,14 @@ classifier:
     flatten()
     linear(num_classes)
 """
-    from archc.compiler.emit_torch import Network
+    from archc.compiler.emit_torch import build_module
 
-    net = Network(build_graph(ZOO / "g.arch", text=text))
+    net = build_module(build_graph(ZOO / "g.arch", text=text))
     x = torch.randn(2, 3, 16, 16)
     logits, aux1 = net.train()(x)
     assert logits.shape == aux1.shape == (2, 4)
     assert net.eval()(x).shape == (2, 4)
-    no_aux = Network(build_graph(ZOO / "g.arch", text=text, aux=False))
+    no_aux = build_module(build_graph(ZOO / "g.arch", text=text, aux=False))
     assert no_aux.train()(x).shape == (2, 4)
 
 

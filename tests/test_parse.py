@@ -108,12 +108,22 @@ def test_hash_needs_a_space_to_start_a_comment():
     assert "comment" in (caught.value.diagnostics[0].hint or "")
 
 
-@pytest.mark.parametrize("text", ["(" * 5000 + "1" + ")" * 5000, "-" * 5000 + "1", "not " * 5000 + "true"])
-def test_deep_nesting_is_an_answer_or_a_diagnostic(text):
+@pytest.mark.parametrize(("text", "value"), [("(" * 5000 + "1" + ")" * 5000, 1), ("-" * 5000 + "1", 1),
+                                             ("-" * 5001 + "1", -1), ("not " * 5000 + "true", True),
+                                             ("(" * 40 + "2" + ")" * 40, 2), ("-" * 41 + "3", -3)])
+def test_deep_nesting_is_an_answer_or_a_diagnostic(text, value):
+    """Nesting is either parsed right (the constant's value) or refused at line 1 as too deep: never a
+    crash, a wrong tree, or another error."""
+    from archc.compiler.evaluate import Env, evaluate
+
     try:
-        parse(f"let a = {text}\n")
+        module = parse(f"let a = {text}\n")
     except ArchError as error:
-        assert error.diagnostics[0].code in ("E100", "E400")
+        (diagnostic,) = error.diagnostics
+        assert (diagnostic.code, diagnostic.span.line) == ("E400", 1) and "deeply" in diagnostic.message
+        assert len(text) > 1000  # only a pathological depth is refused
+        return
+    assert evaluate(module.items[0].value, Env({})) == value
 
 
 def test_huge_file_is_refused_quickly():

@@ -117,7 +117,7 @@ def test_predict_top1_is_the_argmax_of_the_logits(tmp_path):
         assert result["top"][0]["class"] == CLASSES[int(logits.argmax())]
         assert [t["probability"] for t in result["top"]] == pytest.approx(probabilities.sort(descending=True)[0][:2].tolist(),
                                                                          abs=1e-5)
-    assert results[-1] == {"image": str(tmp_path / "missing.jpg"), "error": "no such file"}
+    assert results[-1] == {"image": str(tmp_path / "missing.jpg"), "error": "no such file"}  # an error, not a crash
     assert len(predict(checkpoint, images[:1], top=10)[0]["top"]) == 3  # capped at the class count
 
 
@@ -138,3 +138,52 @@ def test_cli_eval_json_and_predict(tmp_path, tree, capsys):
                  ["predict", str(checkpoint), str(image), "--top", "0"]):
         assert main(args) == 1, args
         assert "archc: error:" in capsys.readouterr().err
+
+
+def test_predict_a_folder_with_csv_output(tmp_path):
+    import csv
+
+    checkpoint, model = make_checkpoint(tmp_path)
+    folder = tmp_path / "photos"
+    (folder / "inner").mkdir(parents=True)
+    images = [random_image(folder / "b.png", seed=1), random_image(folder / "inner" / "a.jpg", seed=2),
+              random_image(folder / "c.jpg", seed=3)]
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "loop").symlink_to(folder)  # not followed, as training does not
+    result = run_archc("predict", str(checkpoint), str(folder), "--top", "2", "--csv", str(tmp_path / "out.csv"))
+    assert result.returncode == 1, result.stderr  # one image is unreadable
+    assert f"wrote {tmp_path / 'out.csv'}: 3 images predicted, 1 unreadable, 2 skipped" in result.stdout
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert [row["image"] for row in rows] == [str(folder / name) for name in
+                                              ("b.png", "broken.png", "c.jpg", "inner/a.jpg", "notes.txt", "loop")]
+    for path in images:  # in path order: b.png, c.jpg, inner/a.jpg
+        row = next(row for row in rows if row["image"] == str(path))
+        probabilities = torch.softmax(direct_logits(model, path), dim=0)
+        best = probabilities.sort(descending=True)
+        assert [row["class_1"], row["class_2"]] == [CLASSES[int(i)] for i in best.indices[:2]]
+        assert float(row["probability_1"]) == pytest.approx(float(best.values[0]), abs=1e-5) and row["error"] == ""
+    errors = {row["image"].rsplit("/", 1)[-1]: row["error"] for row in rows if row["error"]}
+    assert errors == {"broken.png": "not in an image format PIL reads", "notes.txt": "not an image file",
+                      "loop": "a link to a folder: not followed"}
+
+
+def test_predict_folder_batches_give_the_single_image_logits(tmp_path):
+    checkpoint, model = make_checkpoint(tmp_path)
+    images = [random_image(tmp_path / f"{i}.png", seed=i, size=(40 + i, 50)) for i in range(7)]
+    batched = [r for r in predict(checkpoint, [tmp_path], top=3, batch=3) if "skipped" not in r]  # not tiny.arch
+    single = [predict(checkpoint, [path], top=3)[0] for path in images]
+    assert [r["image"] for r in batched] == [str(p) for p in images]
+    for a, b in zip(batched, single):
+        assert [t["index"] for t in a["top"]] == [t["index"] for t in b["top"]]
+        assert [t["probability"] for t in a["top"]] == pytest.approx([t["probability"] for t in b["top"]], abs=1e-5)
+
+
+def test_a_csv_cell_is_never_read_as_a_formula(tmp_path):
+    import io
+
+    from archc.runtime.infer import write_csv
+
+    out = io.StringIO()
+    write_csv([{"image": "=HYPERLINK(1).png", "top": [{"class": "@cat", "index": 0, "probability": 0.5}]}], out)
+    assert out.getvalue().splitlines()[1] == "'=HYPERLINK(1).png,'@cat,0.500000,"

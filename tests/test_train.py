@@ -88,6 +88,10 @@ def test_the_kfold_table_is_printed_with_mean_and_std(tmp_path):
     assert table[0].startswith("2-fold cross-validation of tiny")
     assert table[1].startswith("  fold 1: ") and table[2].startswith("  fold 2: ")
     assert " ± " in table[3]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert lines[-1].startswith(f"2-fold mean best val_accuracy {summary['mean_val_accuracy']:.4f} ± "
+                                f"{summary['std_val_accuracy']:.4f}, mean final val_accuracy "
+                                f"{summary['final_val_accuracy']:.4f}; ")  # the fold means, named as such
 
 
 def test_an_unknown_toml_key_is_an_error_with_its_line(tmp_path, capsys):

@@ -39,6 +39,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     interrupted_at = torch.load(killed / "last.pt", weights_only=True)["epoch"]
     assert interrupted_at < 4  # the kill came mid-run
 
+    (killed / ".last.pt.x7k2q9.tmp").write_bytes(b"half a checkpoint")  # as a kill during the write leaves
     resumed = run_archc("train", str(net), "--out", str(killed), "--resume", timeout=300)  # settings from the run
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {killed} after epoch {interrupted_at} of 4" in resumed.stdout
@@ -50,3 +51,4 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
         return [row.split(",")[:5] for row in (run / "metrics.csv").read_text().splitlines()]
 
     assert losses(killed) == losses(tmp_path / "whole") and len(losses(killed)) == 5
+    assert not list(killed.glob(".*.tmp"))  # the stale temp file is gone, and the run left none

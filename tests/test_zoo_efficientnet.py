@@ -4,6 +4,7 @@ every conv/bn/linear layer's shape in forward order, the logits after porting to
 by position, the stochastic-depth probabilities, and the batch-norm and dropout settings."""
 
 import json
+import math
 
 import pytest
 
@@ -15,7 +16,6 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 torchinfo = pytest.importorskip("torchinfo")
 from torch import nn  # noqa: E402
-from torchvision.ops import StochasticDepth  # noqa: E402
 
 FILE = ZOO / "efficientnet.arch"
 # variant -> (resolution, params, MACs at 1000 classes, batch 1, 3×res×res). The resolutions are those of
@@ -101,8 +101,11 @@ def test_stochastic_depth_probabilities_equal_torchvisions(variant):
     theirs = [(m.stochastic_depth.p, m.stochastic_depth.mode) for m in mbconvs
               if m.use_res_connect and m.stochastic_depth.p > 0]
     model = archc.build(FILE, variant=variant, input="3x32x32")
-    ours = [(m.p, m.mode) for m in model.modules() if isinstance(m, StochasticDepth)]
-    assert ours == theirs
+    # the generated file defines its own StochasticDepth (it imports only torch), and writes p short:
+    # 0.0375 where torchvision computes 0.2 * 3 / 16 = 0.037500000000000006
+    ours = [(m.p, m.mode) for m in model.modules() if type(m).__name__ == "StochasticDepth"]
+    assert [mode for _p, mode in ours] == [mode for _p, mode in theirs]
+    assert all(math.isclose(a, b, rel_tol=1e-15) for (a, _), (b, _) in zip(ours, theirs, strict=True))
     assert len(ours) == {"b0": 9, "b1": 16}[variant]
 
 

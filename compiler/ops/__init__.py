@@ -1,9 +1,9 @@
-"""The registry of primitive ops: one name, one spec, no silent overwrite."""
+"""The registry of primitive ops: one name, one spec, no silent overwrite, nothing left undeclared."""
 
 from __future__ import annotations
 
 from .activation import ACTIVATIONS
-from .base import MAX_DIM, Attrs, Op, Shape, ShapeError, fmt_shape
+from .base import _FIELDS, CATEGORIES, MAX_DIM, Arg, Attrs, Op, Shape, ShapeError, fmt_shape
 from .conv import Conv
 from .linear import Linear
 from .merge import Add, Concat, Multiply
@@ -17,7 +17,11 @@ for _cls in (Conv, BatchNorm, Lrn, *ACTIVATIONS, MaxPool, AvgPool, AdaptiveAvgPo
              Linear, Dropout, StochasticDepth, Identity, Flatten, Add, Concat, Multiply):
     if _cls.name in OPS:
         raise RuntimeError(f"op {_cls.name!r} registered twice")
+    missing = [attr for attr in ("category", "thop", "fvcore") if not hasattr(_cls, attr)]
+    if missing or _cls.category not in CATEGORIES or (_cls.module is None) == _cls.callable_:
+        raise RuntimeError(f"op {_cls.name!r} does not declare {missing or 'a category, module or join'}")
     OPS[_cls.name] = _cls()
+    _FIELDS[_cls] = tuple(_cls.Attrs.model_fields)
 
 # The paper's other names for the same op.
 ALIASES = {"swish": "silu", "bn": "batchnorm", "fc": "linear"}
@@ -30,4 +34,5 @@ def lookup(name: str) -> Op | None:
     return op if op is not None and op.callable_ else None
 
 
-__all__ = ["OPS", "ALIASES", "CALLABLE", "MAX_DIM", "Attrs", "Op", "Shape", "ShapeError", "fmt_shape", "lookup"]
+__all__ = ["OPS", "ALIASES", "CALLABLE", "MAX_DIM", "Arg", "Attrs", "Op", "Shape", "ShapeError", "fmt_shape",
+           "lookup"]

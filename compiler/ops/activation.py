@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Attrs, Op, call_source
+from .base import Arg, Attrs, Op, free
 
 
 class LeakyAttrs(Attrs):
@@ -10,23 +10,16 @@ class LeakyAttrs(Attrs):
 
 
 class Activation(Op):
-    torch_name: str
-
-    def torch_module(self, a, inputs, inplace: bool = False):
-        from torch import nn
-
-        return getattr(nn, self.torch_name)(**a.model_dump(), **({"inplace": True} if inplace else {}))
-
-    def source(self, args, c, rank, helpers, inplace: str | None = None):
-        """`inplace`: the source of the inplace argument, if the module is built with one."""
-        args = {**args, "inplace": inplace} if inplace else args
-        names = {name: name for name in self.Attrs.model_fields} | ({"inplace": "inplace"} if inplace else {})
-        return call_source(f"nn.{self.torch_name}", [], args, names)
+    category = "activation"
+    # thop knows ReLU, ReLU6 and LeakyReLU and prices them at zero; fvcore skips them all
+    thop = fvcore = staticmethod(free)
 
 
-def _activation(op_name: str, torch_name: str, attrs: type[Attrs] = Attrs, in_place: bool = False) -> type[Op]:
-    return type(op_name.title(), (Activation,), {"name": op_name, "Attrs": attrs, "torch_name": torch_name,
-                                                 "in_place": in_place, "doc": f"{op_name}(): torch.nn.{torch_name}"})
+def _activation(op_name: str, torch_name: str, attrs: type[Attrs] = Attrs, in_place: bool = False,
+                args: tuple[Arg, ...] = ()) -> type[Op]:
+    return type(op_name.title(), (Activation,), {"name": op_name, "Attrs": attrs, "module": f"nn.{torch_name}",
+                                                 "args": args, "in_place": in_place,
+                                                 "doc": f"{op_name}(): torch.nn.{torch_name}"})
 
 
 # in_place: torch's inplace form gives the same bits, forward and backward (tests/test_inplace.py);
@@ -40,5 +33,6 @@ ACTIVATIONS = [
     _activation("silu", "SiLU", in_place=True),
     _activation("gelu", "GELU"),
     _activation("tanh", "Tanh"),
-    _activation("leaky_relu", "LeakyReLU", LeakyAttrs, in_place=True),
+    _activation("leaky_relu", "LeakyReLU", LeakyAttrs, in_place=True,
+                args=(Arg("negative_slope", "negative_slope", default=0.01),)),
 ]

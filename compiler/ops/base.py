@@ -1,7 +1,9 @@
-"""What every primitive op knows: its parameters (a pydantic model), its output
-shape, its parameter and buffer shapes, its MACs, and the torch module that
-computes it. The checker reads the first four and never imports torch; the
-in-memory builder calls `torch_module`; the source emitter fills `template`.
+"""What every primitive op is, declared once: its parameters (a pydantic model), its
+output shape, its parameter and buffer shapes, its MACs under every counting
+convention, and the torch constructor the emitted source calls. The checker reads
+the first parts and never imports torch; the source emitter writes the constructor
+from `module` and `args` (compiler/emit_calls.py), and the in-memory module is that
+source compiled, so the two cannot differ.
 
 Shapes exclude the batch: (C, H, W) for feature maps, (F,) for vectors.
 
@@ -9,18 +11,24 @@ MAC convention (torchinfo 1.8, which reproduces torchvision's `_ops`): a layer
 that holds parameters costs, per sample, its parameter count times its output
 positions for convolutions (H_out * W_out), and its parameter count once for
 every other layer (linear, batch norm). Layers without parameters cost nothing.
+The other conventions are rules per op (`thop`, `fvcore`; compiler/conventions.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from math import prod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 Shape = tuple[int, ...]
 
-MAX_DIM = 1 << 20  # 1,048,576: no channel count or side length of a real CNN comes near it
+MAX_DIM = 1 << 20  # 1,048,576: no channel count, side or kernel of a real CNN comes near it
+MAX_WEIGHT = 1 << 34  # elements in one layer's weight: RegNetY-128GF's largest is under 2^25
+
+CATEGORIES = ("conv", "norm", "activation", "pool", "linear", "shape", "join")
 
 
 class ShapeError(Exception):
@@ -38,15 +46,95 @@ class Attrs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of the torch constructor that the emitted source writes for an op.
+
+    It copies an attribute (`attr`), or is derived from the attributes (`derive` gives its
+    value; `formula` expressions for it from the attributes' expressions and values in every
+    use, for the emitter to check; `helper` the file's function that computes it from any
+    attributes). A keyword at torch's `default` is left out.
+    """
+
+    keyword: str
+    attr: str | None = None
+    positional: bool = False
+    default: Any = NO_DEFAULT
+    derive: Callable[[Any], Any] | None = None
+    formula: Callable[[dict, dict], list] | None = None
+    helper: str | None = None
+
+    def value(self, attrs) -> Any:
+        return self.derive(attrs) if self.derive is not None else getattr(attrs, self.attr)
+
+
+Rule = Callable[[Any, int], int]  # (layer, batch) -> MACs of the whole batch under one convention
+
+
+def free(layer, batch: int) -> int:
+    """Counted as zero: no multiply-add, or a module/op the tool has no rule for."""
+    return 0
+
+
 class Op:
-    """One primitive. Subclasses set `name`, `Attrs` and override `infer`/`param_shapes`."""
+    """One primitive, declared by class attributes; subclasses override `infer`/`param_shapes`."""
 
     name: ClassVar[str]
     Attrs: ClassVar[type[Attrs]] = Attrs
     doc: ClassVar[str] = ""
+    category: ClassVar[str]  # one of CATEGORIES: the drawing's colour, what the conventions price
     callable_: ClassVar[bool] = True  # False for add/concat/multiply, made by statements
-    is_conv: ClassVar[bool] = False
-    in_place: ClassVar[bool] = False  # has an `inplace=True` form, bit-exact (compiler/inplace.py)
+
+    # The emitted constructor: `module(in_channels?, *positional args, **keyword args)`.
+    module: ClassVar[str | None] = None  # "nn.Conv2d"; "StochasticDepth" is a class the file defines
+    module_vector: ClassVar[str | None] = None  # on a vector, where torch has another class (BatchNorm1d)
+    channels: ClassVar[bool] = False  # the constructor's first argument is the input's channels
+    args: ClassVar[tuple[Arg, ...]] = ()
+    join: ClassVar[str | None] = None  # a join's forward expression: "{0} + {1}", over its inputs
+    out_attr: ClassVar[str | None] = None  # the attribute giving the output channels (conv, linear: out)
+    reshapes: ClassVar[bool] = False  # changes the channel count by reshaping (flatten)
+
+    # What compiler/inplace.py and runtime/cam.py need to know.
+    in_place: ClassVar[bool] = False  # has an `inplace=True` form computing the same bits, forward and backward
+    keeps_inputs_only: ClassVar[bool] = False  # its backward needs its inputs (or nothing), never its output
+    identity_at_eval: ClassVar[bool] = False  # returns its very input in eval mode (dropout, identity)
+
+    # MACs under the other conventions (compiler/conventions.py); every op states both.
+    thop: ClassVar[Rule]
+    fvcore: ClassVar[Rule]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The attributes' names, in the order calls give them positionally."""
+        return _FIELDS[type(self)]
+
+    def make(self, values: dict):
+        """The op's attributes from a call's values (validated once for each distinct set of values:
+        a network repeats its layers' settings many times over)."""
+        try:
+            key = (type(self), tuple(sorted(values.items())))
+            hash(key)
+        except TypeError:
+            return self.Attrs(**values)
+        attrs = _MADE.get(key)
+        if attrs is None:
+            attrs = _MADE[key] = self.Attrs(**values)
+        return attrs
+
+    def describe(self, attrs, inputs: tuple[Shape, ...]):
+        """(output shape, parameter shapes, buffer shapes, MACs) of a layer, computed once for each
+        distinct attributes and inputs; raises ShapeError."""
+        key = (type(self), attrs, inputs)
+        found = _DESCRIBED.get(key)
+        if found is None:
+            shapes = list(inputs)
+            out = self.infer(attrs, shapes)
+            found = _DESCRIBED[key] = (out, self.param_shapes(attrs, shapes), self.buffer_shapes(attrs, shapes),
+                                       self.macs(attrs, shapes, out))
+        return found
 
     def infer(self, a, inputs: list[Shape]) -> Shape:
         return inputs[0]
@@ -58,27 +146,19 @@ class Op:
     def buffer_shapes(self, a, inputs: list[Shape]) -> dict[str, Shape]:
         return {}
 
-    def torch_module(self, a, inputs: list[Shape]):
-        """The torch.nn module computing this op, its parameters registered in the
-        order of `param_shapes`. Imports torch, so only emission calls it."""
-        raise NotImplementedError(f"{self.name} is computed by the emitted forward, not by a module")
-
-    def source(self, args: dict[str, str], c: str, rank: int, helpers: set[str]) -> str:
-        """The Python constructor of this op's module for the source emitter, from the
-        source of each attribute the call gives (`args`) and of the input channels (`c`).
-        `rank` is 3 for feature maps, 1 for vectors; `helpers` collects the emitted
-        file's helper functions it uses."""
-        raise NotImplementedError(f"{self.name} is computed by the emitted forward, not by a module")
-
-    def out_channels(self, args: dict[str, str], c: str) -> str:
-        """The source of the output channels (or features), given the input's."""
-        return c
-
     def macs(self, a, inputs: list[Shape], out: Shape) -> int:
         params = sum(prod(s) for s in self.param_shapes(a, inputs).values())
-        if self.is_conv:
+        if self.category == "conv":
             return params * prod(out[1:])
         return params
+
+    def module_for(self, rank: int) -> str:
+        return self.module_vector if rank == 1 and self.module_vector else self.module
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}  # filled by the registry (compiler/ops/__init__.py)
+_MADE: dict = {}
+_DESCRIBED: dict = {}
 
 
 def need_map(op: str, shape: Shape) -> tuple[int, int, int]:
@@ -99,11 +179,12 @@ def check_dims(shape: Shape) -> Shape:
     return shape
 
 
-def call_source(ctor: str, positional: list[str], args: dict[str, str], keywords: dict[str, str]) -> str:
-    """`ctor(positional..., torch_name=source...)` for each attribute the call gives:
-    `keywords` maps the op's attribute names to the torch argument names."""
-    parts = positional + [f"{torch}={args[name]}" for name, torch in keywords.items() if name in args]
-    return f"{ctor}({', '.join(parts)})"
+def check_window(what: str, *sizes: int) -> None:
+    """Kernels, strides, dilations and paddings get the bounds channels have (and torch's lower ones)."""
+    for size in sizes:
+        if size > MAX_DIM:
+            raise ShapeError(f"{what} of {size:,} is above the limit of {MAX_DIM:,}", code="E400",
+                             hint="no real network comes near it: is a digit too many?")
 
 
 def pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ast import literal_eval
+from math import prod
 from typing import Literal
 
 from pydantic import Field
 
-from .base import Attrs, Op, ShapeError, call_source, check_dims, need_map, pair
+from ..pyexpr import FUNCTIONS, Cmp, IfElse, Lit, call
+from .base import MAX_WEIGHT, Arg, Attrs, Op, ShapeError, check_dims, check_window, need_map, pair
 
 IntPair = int | tuple[int, int]
 
@@ -23,7 +24,31 @@ def conv_padding(k, padding=None, dilation=1):
         return padding
     kh, kw = k if isinstance(k, (tuple, list)) else (k, k)
     dh, dw = dilation if isinstance(dilation, (tuple, list)) else (dilation, dilation)
-    return ((kh - 1) // 2 * dh, (kw - 1) // 2 * dw)
+    ph, pw = (kh - 1) // 2 * dh, (kw - 1) // 2 * dw
+    return ph if ph == pw else (ph, pw)
+
+
+FUNCTIONS["conv_padding"] = conv_padding  # the emitted file has it too (compiler/emit_source.py HELPERS)
+
+
+def _padding_formula(e: dict, values: dict) -> list:
+    """Expressions of the call's k, padding and dilation for torch's padding, most readable first:
+    `(k - 1) // 2` where every use pads automatically (the emitter keeps one only where it gives
+    conv_padding's value in every use)."""
+    padding, k, d = e["padding"], e["k"], e["dilation"]
+    auto = None
+    if k is not None and d is not None and all(isinstance(v, int) for v in values["k"] + values["dilation"]):
+        auto = (k - 1) // 2 * d
+    given = [v for v in values["padding"] if v is not None]
+    candidates = []
+    if not given:
+        candidates.append(auto)
+    elif all(v not in ("same", "valid") for v in values["padding"]):
+        candidates += [padding, IfElse(Cmp("is", padding, Lit(None)), auto, padding) if auto and padding else None]
+    if k is not None and padding is not None and d is not None:
+        unit = isinstance(d, Lit) and d.value == 1
+        candidates.append(call("conv_padding", k, padding) if unit else call("conv_padding", k, padding, d))
+    return candidates
 
 
 class ConvAttrs(Attrs):
@@ -37,11 +62,31 @@ class ConvAttrs(Attrs):
     bias: bool = True  # torch's default; blocks followed by batchnorm pass bias = false
 
 
+def _thop(layer, batch: int) -> int:
+    # thop's count_convNd: output elements × (in_c / groups) × kh × kw; the bias is not counted
+    return batch * prod(layer.out_shape) * prod(layer.params["weight"][1:])
+
+
+def _fvcore(layer, batch: int) -> int:
+    # fvcore's conv_flop_jit on aten::_convolution: weight elements × output positions; no bias
+    return batch * prod(layer.params["weight"]) * prod(layer.out_shape[1:])
+
+
 class Conv(Op):
     name = "conv"
     Attrs = ConvAttrs
-    is_conv = True
+    category = "conv"
+    keeps_inputs_only = True
     doc = "conv(out, k, stride=1, padding=auto, dilation=1, groups=1, bias=true)"
+    module, channels = "nn.Conv2d", True
+    out_attr = "out"
+    args = (Arg("out_channels", "out", positional=True), Arg("kernel_size", "k", positional=True),
+            Arg("stride", "stride", default=1),
+            Arg("padding", derive=lambda a: conv_padding(a.k, a.padding, a.dilation), formula=_padding_formula,
+                helper="conv_padding(k, padding, dilation)", default=0),
+            Arg("dilation", "dilation", default=1), Arg("groups", "groups", default=1),
+            Arg("bias", "bias", default=True))
+    thop, fvcore = staticmethod(_thop), staticmethod(_fvcore)
 
     def padding(self, a: ConvAttrs) -> tuple[int, int]:
         (kh, kw), (dh, dw) = pair(a.k), pair(a.dilation)
@@ -61,34 +106,18 @@ class Conv(Op):
         (kh, kw), (sh, sw), (dh, dw), (ph, pw) = pair(a.k), pair(a.stride), pair(a.dilation), self.padding(a)
         if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
             raise ShapeError("kernel, stride and dilation must be at least 1, padding at least 0", code="E209")
+        check_window("a kernel, stride, dilation or padding", kh, kw, sh, sw, dh, dw, ph, pw)
         if a.padding == "same":  # torch pads an even kernel more on one side; the size is kept
-            return check_dims((a.out, h, w))
-        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        return check_dims((a.out, ho, wo))
-
-    def torch_module(self, a: ConvAttrs, inputs):
-        from torch import nn
-
-        padding = conv_padding(a.k, a.padding, a.dilation)
-        return nn.Conv2d(inputs[0][0], a.out, pair(a.k), pair(a.stride), padding, pair(a.dilation), a.groups, a.bias)
-
-    def source(self, args, c, rank, helpers):
-        padding = args.get("padding")
-        k, d = args["k"], args.get("dilation", "1")
-        try:  # numbers written in the call: the padding is a number too
-            value = conv_padding(literal_eval(k), None if padding is None else literal_eval(padding), literal_eval(d))
-            padding = repr(value[0] if isinstance(value, tuple) and value[0] == value[1] else value)
-        except (ValueError, SyntaxError):
-            helpers.add("conv_padding")
-            padding = f"conv_padding({k}, {padding or 'None'}, {d})"
-        args = {**args, "padding": padding} if padding != "0" else {k: v for k, v in args.items() if k != "padding"}
-        return call_source("nn.Conv2d", [c, args["out"], k], args,
-                           {"stride": "stride", "padding": "padding", "dilation": "dilation", "groups": "groups",
-                            "bias": "bias"})
-
-    def out_channels(self, args, c):
-        return args["out"]
+            out = check_dims((a.out, h, w))
+        else:
+            ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+            wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+            out = check_dims((a.out, ho, wo))
+        if a.out * (c // a.groups) * kh * kw > MAX_WEIGHT:
+            raise ShapeError(f"a weight of {a.out:,}×{c // a.groups:,}×{kh:,}×{kw:,} is above the limit of "
+                             f"{MAX_WEIGHT:,} elements", code="E400",
+                             hint="no real network comes near it: is a digit too many?")
+        return out
 
     def param_shapes(self, a: ConvAttrs, inputs):
         kh, kw = pair(a.k)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from pydantic import Field
 
-from .base import Attrs, Op, ShapeError, call_source, check_dims
+from .base import Arg, Attrs, Op, ShapeError, check_dims
 
 
 class LinearAttrs(Attrs):
@@ -12,27 +14,32 @@ class LinearAttrs(Attrs):
     bias: bool = True
 
 
+def _thop(layer, batch: int) -> int:
+    # thop's count_linear: in_features per output element; the bias is not counted
+    return batch * prod(layer.out_shape) * layer.in_shapes[0][0]
+
+
+def _fvcore(layer, batch: int) -> int:
+    # fvcore's linear_flop_jit on aten::linear: input elements × out_features; no bias
+    return batch * prod(layer.in_shapes[0]) * layer.out_shape[0]
+
+
 class Linear(Op):
     name = "linear"
     Attrs = LinearAttrs
+    category = "linear"
+    keeps_inputs_only = True
     doc = "linear(out, bias=true): needs a vector input (flatten first)"
+    module, channels = "nn.Linear", True
+    out_attr = "out"
+    args = (Arg("out_features", "out", positional=True), Arg("bias", "bias", default=True))
+    thop, fvcore = staticmethod(_thop), staticmethod(_fvcore)
 
     def infer(self, a: LinearAttrs, inputs):
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a vector, but its input is a {len(inputs[0])}-d feature map",
                              hint="put flatten() before it", code="E306")
         return check_dims((a.out,))
-
-    def torch_module(self, a: LinearAttrs, inputs):
-        from torch import nn
-
-        return nn.Linear(inputs[0][0], a.out, a.bias)
-
-    def source(self, args, c, rank, helpers):
-        return call_source("nn.Linear", [c, args["out"]], args, {"bias": "bias"})
-
-    def out_channels(self, args, c):
-        return args["out"]
 
     def param_shapes(self, a: LinearAttrs, inputs):
         shapes = {"weight": (a.out, inputs[0][0])}

@@ -1,13 +1,18 @@
-"""Ops that join tensors; made by `residual`, `concat` and `multiply`, not called by name."""
+"""Ops that join tensors; made by `residual`, `concat` and `multiply`, not called by name.
+They hold no module: `join` is the forward expression over their inputs, by position."""
 
 from __future__ import annotations
 
-from .base import Op, ShapeError, fmt_shape
+from .base import Op, ShapeError, fmt_shape, free
 
 
 class Add(Op):
     name = "add"
     callable_ = False
+    category = "join"
+    keeps_inputs_only = True
+    join = "{0} + {1}"
+    thop = fvcore = staticmethod(free)  # computed outside any module: neither tool sees it
 
     def infer(self, a, inputs):
         if inputs[0] != inputs[1]:
@@ -19,6 +24,10 @@ class Add(Op):
 class Concat(Op):
     name = "concat"
     callable_ = False
+    category = "join"
+    keeps_inputs_only = True
+    join = "torch.cat([{all}], 1)"
+    thop = fvcore = staticmethod(free)
 
     def infer(self, a, inputs):
         spatial = {s[1:] for s in inputs}
@@ -31,6 +40,10 @@ class Concat(Op):
 class Multiply(Op):
     name = "multiply"
     callable_ = False
+    category = "join"
+    keeps_inputs_only = True
+    join = "{0} * {1}"
+    thop = fvcore = staticmethod(free)
 
     def infer(self, a, inputs):
         x, gate = inputs

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Attrs, Op, check_dims
+from .base import Arg, Attrs, Op, check_dims, free
 
 
 class DropoutAttrs(Attrs):
@@ -17,15 +17,12 @@ class DropoutAttrs(Attrs):
 class Dropout(Op):
     name = "dropout"
     Attrs = DropoutAttrs
+    category = "shape"
+    identity_at_eval = True
     doc = "dropout(p=0.5)"
-
-    def torch_module(self, a: DropoutAttrs, inputs):
-        from torch import nn
-
-        return nn.Dropout(a.p)
-
-    def source(self, args, c, rank, helpers):
-        return f"nn.Dropout({args.get('p', '')})"
+    module = "nn.Dropout"
+    args = (Arg("p", "p", default=0.5),)
+    thop = fvcore = staticmethod(free)  # identity in eval mode
 
 
 class StochasticDepthAttrs(Attrs):
@@ -36,42 +33,30 @@ class StochasticDepthAttrs(Attrs):
 class StochasticDepth(Op):
     name = "stochastic_depth"
     Attrs = StochasticDepthAttrs
+    category = "shape"
+    identity_at_eval = True
     doc = "stochastic_depth(p, mode='row'): drops whole samples of a residual branch (torchvision.ops)"
-
-    def torch_module(self, a: StochasticDepthAttrs, inputs):
-        from torchvision.ops import StochasticDepth as TorchStochasticDepth
-
-        return TorchStochasticDepth(a.p, a.mode)
-
-    def source(self, args, c, rank, helpers):
-        helpers.add("StochasticDepth")  # written into the emitted file: it imports only torch
-        return f"StochasticDepth({args['p']}, {args.get('mode', repr('row'))})"
+    module = "StochasticDepth"  # torchvision.ops.StochasticDepth, written into the file: it imports only torch
+    args = (Arg("p", "p", positional=True), Arg("mode", "mode", default="row"))
+    thop = fvcore = staticmethod(free)
 
 
 class Identity(Op):
     name = "identity"
+    category = "shape"
+    identity_at_eval = True
     doc = "identity()"
-
-    def torch_module(self, a, inputs):
-        from torch import nn
-
-        return nn.Identity()
-
-    def source(self, args, c, rank, helpers):
-        return "nn.Identity()"
+    module = "nn.Identity"
+    thop = fvcore = staticmethod(free)
 
 
 class Flatten(Op):
     name = "flatten"
+    category = "shape"
     doc = "flatten(): C×H×W to a vector of C·H·W"
+    module = "nn.Flatten"
+    reshapes = True
+    thop = fvcore = staticmethod(free)
 
     def infer(self, a, inputs):
         return check_dims((prod(inputs[0]),))
-
-    def torch_module(self, a, inputs):
-        from torch import nn
-
-        return nn.Flatten()
-
-    def source(self, args, c, rank, helpers):
-        return "nn.Flatten()"
