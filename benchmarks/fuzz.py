@@ -180,7 +180,7 @@ def merge(parts: list[dict]) -> dict:
     merged.update(start=min(p["start"] for p in parts), n=sum(p["n"] for p in parts),
                   wall_s=round(sum(p["wall_s"] for p in parts), 1))
     merged["files"] = dict(sum((Counter(p["files"]) for p in parts), Counter()))
-    merged["outcomes"] = dict(sum((Counter(p["outcomes"]) for p in parts), Counter()))
+    merged["outcomes"] = {k: sum(p["outcomes"].get(k, 0) for p in parts) for k in first["outcomes"]}
     stages = {s for p in parts for s in p["cpu_s"]["worst stage"]}
     merged["cpu_s"] = {"total": round(sum(p["cpu_s"]["total"] for p in parts), 1),
                        "worst stage": {s: max(p["cpu_s"]["worst stage"].get(s, 0) for p in parts) for s in sorted(stages)}}
@@ -214,7 +214,8 @@ def report(summary: dict) -> str:
         "| outcome | mutants |", "|---|---:|", *(f"| {k} | {v:,} |" for k, v in o.items()),
         "",
         f"**Failures: {summary['failure_count']:,}** — front (grammar, dsl, file reading, command line): "
-        f"{by_owner.get('front', 0):,}; compiler core (issue 10/12, the lead's rewrite): {by_owner.get('core', 0):,}; "
+        f"{by_owner.get('front', 0):,}; compiler core (elaboration, evaluation, tables, ops, emitters): "
+        f"{by_owner.get('core', 0):,}; "
         f"unplaced: {by_owner.get('unknown', 0):,}.",
         f"Peak RSS of one input (in process, VmHWM): max {peak['max'] or 0:.0f} MB, 99th percentile "
         f"{peak['p99'] or 0:.0f} MB over {peak['measured']:,} inputs (limit {PEAK_MB} MB). Worst CPU of one stage: "
