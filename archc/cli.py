@@ -1,10 +1,10 @@
 """The `archc` command line. Exit status: 0 ok, 1 the file has errors, 2 usage.
 
-    archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
+    archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json] [--compact]
                 [--convention torchinfo|thop|fvcore]
     archc fmt FILE... [--check]
     archc build FILE [-o OUT.py] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
-    archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--variant V] [--set NAME=VALUE]... [--input CxHxW]
+    archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--depth N] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc port FILE --from torchvision:NAME|FILE.pt -o OUT.pt [--pretrained] [--variant V] [--set ...]
     archc export FILE --onnx OUT.onnx [--weights FILE.pt] [--variant V] [--set ...]
     archc compare FILE[:VARIANT]... [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json]
@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+MAX_SET_INT = 1 << 62  # compiler/evaluate.py's bound on integers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,9 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
     _network_arguments(check)
-    check.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
+    check.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
     check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    check.add_argument("--compact", action="store_true",
+                       help="one line per table row (and per statement outside a table), without the layers")
     _convention_argument(check)
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
@@ -75,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="a network parameter, for every network that has it")
     compare.add_argument("--input", help="input size CxHxW for every network (default: each file's `input`)")
-    compare.add_argument("--batch", type=int, default=1, help="batch size for MACs and memory (default 1)")
+    compare.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
     compare.add_argument("--memory", help="memory budget such as 6GiB: the largest batch that fits each network")
     compare.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     _convention_argument(compare)
@@ -88,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     _network_arguments(graph, checkpoint=True)
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="OUT.svg, OUT.png (needs Graphviz's dot) or OUT.dot")
+    graph.add_argument("--depth", type=_depth, metavar="N",
+                       help="draw block instances nested deeper than N frames as one node each (1: a node per block "
+                            "instance of a section); default: every layer, or the depth that fits one picture")
 
     port = sub.add_parser("port", help="take a reference's weights into the archc network, and compare the logits")
     _network_arguments(port)
@@ -140,8 +147,24 @@ def _convention_argument(command: argparse.ArgumentParser) -> None:
                          help="count MACs as torchinfo 1.8 (default), thop 0.1.1 or fvcore 0.1.5 count them")
 
 
+def _depth(text: str) -> int:
+    if not text.isdigit() or not text.isascii() or len(text) > 3:
+        raise argparse.ArgumentTypeError(f"the depth is a whole number from 0, got {_cut(text)}")
+    return int(text)
+
+
+def _batch(text: str) -> int:
+    from .compiler.sizes import parse_batch
+
+    try:
+        return parse_batch(text)
+    except ValueError as error:  # argparse then says it as a usage error, exit 2
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_value(text: str):
-    """`--set` values: integers, decimals, true/false/none, else a name."""
+    """`--set` values: integers, decimals, true/false/none, else a name. A number must be one a
+    .arch file could hold: finite, and an integer within 2⁶² (as the evaluator bounds them)."""
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -149,12 +172,19 @@ def parse_value(text: str):
         return None
     for kind in (int, float):
         try:
-            return kind(text)
-        except ValueError:
-            pass
+            value = kind(text)
+        except ValueError:  # also Python's refusal of an integer of more than 4,300 digits
+            continue
+        if not math.isfinite(value) or abs(value) > MAX_SET_INT:
+            raise ValueError(f"cannot use {_cut(text)}: a number must be finite and within ±2⁶²")
+        return value
     if not text.isidentifier():
-        raise ValueError(f"cannot read {text!r}: give a number, true, false or a name")
+        raise ValueError(f"cannot read {_cut(text)}: give a number, true, false or a name")
     return text
+
+
+def _cut(text: str) -> str:
+    return repr(text if len(text) <= 40 else f"{text[:20]}…{text[-8:]}")
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -225,6 +255,7 @@ def network_file(path: str, accept_checkpoint: bool = False) -> str:
 
 def _check(args) -> int:
     from .compiler.check import UsageError, check
+    from .dsl.diagnostics import in_reading_order
 
     network_file(args.file)
     try:
@@ -232,12 +263,13 @@ def _check(args) -> int:
                        convention=args.convention, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
+    report = report.model_copy(update={"diagnostics": in_reading_order(report.diagnostics, report.sources)})
     if args.json:
         print(report_json(report.as_json()))
     else:
         from .report import print_report
 
-        print_report(report)
+        print_report(report, compact=args.compact)
     return EXIT_OK if report.ok else EXIT_ERRORS
 
 
@@ -252,13 +284,27 @@ def _lsp() -> int:
 def report_json(data: dict) -> str:
     """The report as indented JSON, each layer and diagnostic on one line: EfficientNet-B7's 864 layers
     read as 864 lines, not 12,000, and print in a fifth of the time (json's C encoder does no indent)."""
+    data = strict_json(data)
+
     def field(key, value):
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            rows = ",\n".join(f"    {json.dumps(row)}" for row in value)
+            rows = ",\n".join(f"    {json.dumps(row, allow_nan=False)}" for row in value)
             return f"  {json.dumps(key)}: [\n{rows}\n  ]"
-        return f"  {json.dumps(key)}: {json.dumps(value)}"
+        return f"  {json.dumps(key)}: {json.dumps(value, allow_nan=False)}"
 
     return "{\n" + ",\n".join(field(k, v) for k, v in data.items()) + "\n}"
+
+
+def strict_json(value):
+    """`value` with every non-finite float written as the string "nan", "inf" or "-inf": JSON has no
+    NaN or Infinity, and Python's json would print them anyway, as text no JSON reader accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _build(args) -> int:
@@ -274,10 +320,9 @@ def _build(args) -> int:
         raise Usage(str(error)) from None
     except ArchError as error:
         from .compiler.check import sources_of
+        from .dsl.diagnostics import render_all
 
-        sources = sources_of(error.diagnostics, args.file, None)
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(sources.get(diagnostic.file, "")), file=sys.stderr)
+        print(render_all(error.diagnostics, sources_of(error.diagnostics, args.file, None)), file=sys.stderr)
         return EXIT_ERRORS
     if args.output is None:
         sys.stdout.write(text)
@@ -300,7 +345,7 @@ def _compare(args) -> int:
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(strict_json(rows), indent=2, allow_nan=False))
     else:
         print_table(rows, args.memory)
         for row in rows:
@@ -310,21 +355,21 @@ def _compare(args) -> int:
 
 
 def _fmt(args) -> int:
-    from .dsl.diagnostics import ArchError
+    from .dsl.diagnostics import ArchError, render_all
     from .dsl.printer import format_source
+    from .dsl.source import read_source
 
     status = EXIT_OK
     for name in args.files:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_source(path)  # as check reads it: no universal newlines, at most the size limit
         except (OSError, UnicodeDecodeError) as error:
             raise Usage(f"cannot read {name}: {error}") from None
         try:
             formatted = format_source(text, file=name)
         except ArchError as error:
-            for diagnostic in error.diagnostics:
-                print(diagnostic.render(text), file=sys.stderr)
+            print(render_all(error.diagnostics, {name: text}), file=sys.stderr)
             status = EXIT_ERRORS
             continue
         if formatted == text:
@@ -333,7 +378,7 @@ def _fmt(args) -> int:
             print(f"{name}: not formatted", file=sys.stderr)
             status = EXIT_ERRORS
         else:
-            path.write_text(formatted, encoding="utf-8")
+            path.write_text(formatted, encoding="utf-8", newline="")
             print(f"formatted {name}")
     return status
 

@@ -45,7 +45,7 @@ def _checked(args, weights: dict | None = None) -> _Checked | None:
     command line gives none and the file is the checkpoint's network.
     """
     from .compiler.check import UsageError, build_graph, sources_of
-    from .dsl.diagnostics import ArchError
+    from .dsl.diagnostics import ArchError, render_all
 
     if network_file(args.file, accept_checkpoint=True) == "checkpoint":
         if _settings_given(args):
@@ -70,9 +70,7 @@ def _checked(args, weights: dict | None = None) -> _Checked | None:
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     except ArchError as error:
-        sources = sources_of(error.diagnostics, args.file, None)
-        for diagnostic in error.diagnostics:
-            print(diagnostic.render(sources.get(diagnostic.file)), file=sys.stderr)
+        print(render_all(error.diagnostics, sources_of(error.diagnostics, args.file, None)), file=sys.stderr)
         return None
 
 
@@ -95,8 +93,9 @@ def graph(args) -> int:
     checked = _checked(args)
     if checked is None:
         return EXIT_ERRORS
+    notes: list[str] = []
     try:
-        renderer = render(checked.graph, args.output, title=_title(args, checked))
+        renderer = render(checked.graph, args.output, title=_title(args, checked), depth=args.depth, notes=notes)
     except GraphUsageError as error:
         raise Usage(str(error)) from None
     except OSError as error:
@@ -104,6 +103,8 @@ def graph(args) -> int:
     except RuntimeError as error:  # Graphviz itself failed
         print(f"archc: error: {error}", file=sys.stderr)
         return EXIT_ERRORS
+    for note in notes:
+        print(f"archc: note: {note}", file=sys.stderr)
     note = " (laid out without Graphviz; install graphviz for its layout)" if renderer == "python" else ""
     print(f"wrote {args.output}{note}")
     return EXIT_OK

@@ -8,6 +8,7 @@ params, mult-adds and memory at a batch, and the largest batch that fits.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from .api import zoo_path  # noqa: F401 - used by the example above
 from .compiler.check import Report, UsageError, check
 from .compiler.program import load
 from .dsl.diagnostics import ArchError
+from .dsl.source import printable
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -63,23 +65,42 @@ def _row(spec: str, report: Report) -> dict:
     }
 
 
-def print_table(rows: list[dict], budget: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_table(rows: list[dict], budget: str | None, file=None) -> None:
+    """The rows as a table fitted to the terminal: every network named in full (its file relative to the
+    files' common folder, which the title names), every count exact; columns the width cannot hold are
+    left out, the least needed first, and listed under the table."""
+    import os
 
+    from .textable import Column, Table, terminal_width, title, wants_bold
+
+    out = file or sys.stdout
     batch = rows[0]["batch"] if rows else 1
     convention = rows[0]["convention"] if rows else "torchinfo"
-    table = Table(title=f"batch {batch}" + (f", memory budget {budget}" if budget else ""), title_justify="left")
-    for heading in ("network", "input", "params", f"mult-adds (G, {convention})", "input (MB)", "fwd/bwd (MB)", "params (MB)",
-                    "total (MB)") + (("largest batch",) if budget else ()):
-        table.add_column(heading, justify="left" if heading in ("network", "input") else "right")
-    for row in rows:
+    specs = [split_spec(row["spec"]) for row in rows]
+    folder = os.path.commonpath([os.path.dirname(p) or "." for p, _ in specs]) if specs else ""
+    if len({p for p, _ in specs}) == 1 and all(v for _, v in specs):  # variants of one file: b0 … b7
+        names, where = [v for _, v in specs], [f"variants of {specs[0][0]}"]
+    else:
+        names = [os.path.relpath(row["spec"], folder) if folder not in ("", ".") else row["spec"] for row in rows]
+        where = [f"files in {folder}{os.sep}"] if folder not in ("", ".") else []
+    width = terminal_width(out)
+    print(title([f"batch {batch}" + (f", memory budget {budget}" if budget else ""), f"mult-adds counted as {convention}",
+                 *where], width), file=out)
+    table = Table([Column("network"), Column("input"), Column("params", right=True), Column("mult-adds", right=True),
+                   Column("input (MB)", right=True, drop=3), Column("fwd/bwd (MB)", right=True, drop=1),
+                   Column("params (MB)", right=True, drop=2), Column("total (MB)", right=True)]
+                  + ([Column("largest batch", right=True)] if budget else []))
+    for name, row in zip(names, rows):
         if not row["ok"]:
-            table.add_row(row["spec"], "", "errors: run archc check", *[""] * (5 + bool(budget)))
+            table.add([printable(name), "errors", *[""] * (6 + bool(budget))])
             continue
         m = row["memory"]
-        cells = [row["spec"], "×".join(map(str, row["input"])), f"{row['params']:,}", f"{row['macs'] / 1e9:.2f}",
-                 f"{m['input_mb']:.2f}", f"{m['forward_backward_mb']:.2f}", f"{m['params_mb']:.2f}",
-                 f"{m['total_mb']:.2f}"]
-        table.add_row(*cells, *([f"{row['max_batch']:,}"] if budget else []))
-    Console(highlight=False, width=160).print(table)
+        table.add([printable(name), "×".join(map(str, row["input"])), f"{row['params']:,}", f"{row['macs']:,}",
+                   f"{m['input_mb']:.2f}", f"{m['forward_backward_mb']:.2f}", f"{m['params_mb']:.2f}",
+                   f"{m['total_mb']:.2f}", *([f"{row['max_batch']:,}"] if budget else [])])
+    print("\n".join(table.lines(width, bold=wants_bold(out))), file=out)
+    if not all(row["ok"] for row in rows):
+        print("(errors: archc check FILE lists them)", file=out)
+    if table.dropped:
+        print(f"(not shown in {width} columns: {', '.join(table.dropped)}: see --json)",
+              file=out)

@@ -1,11 +1,18 @@
-"""Human output of `archc check`: diagnostics, then each table row with the
-layers under it, then totals and memory (rich tables)."""
+"""Human output of `archc check`: diagnostics (in reading order), then each table row with the
+layers under it, then totals and memory; plain text fitted to the terminal (archc/textable.py).
+
+`compact=True` shows one line per table row and per statement outside a table, as a network of
+more than MAX_DETAILED layers is always shown.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from .compiler.check import Report
+from .compiler.check import LayerReport, Report
+from .dsl.diagnostics import render_all
+from .dsl.source import printable, source_line
+from .textable import Column, Table, terminal_width, title, wants_bold
 
 MAX_DETAILED = 600  # layers; above it, table rows are shown without the layers under them
 
@@ -14,56 +21,87 @@ def _shape(shape: list[int]) -> str:
     return "×".join(str(d) for d in shape)
 
 
-def print_report(report: Report, file=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Console(file=file or sys.stdout, highlight=False, width=140)
-    err = Console(file=file or sys.stderr, highlight=False, soft_wrap=True)
-    for diagnostic in report.diagnostics:
-        err.print(diagnostic.render(report.sources.get(diagnostic.file)), markup=False)
+def print_report(report: Report, file=None, compact: bool = False) -> None:
+    out, err = file or sys.stdout, file or sys.stderr
+    if report.diagnostics:
+        print(render_all(report.diagnostics, report.sources), file=err)
     errors = sum(d.severity == "error" for d in report.diagnostics)
     if report.network is None and not errors:
         return
     if errors:
-        err.print(f"{errors} error{'s' if errors != 1 else ''}; nothing to report until "
-                  f"{'it is' if errors == 1 else 'they are'} fixed", markup=False, highlight=False)
+        print(f"{errors} error{'s' if errors != 1 else ''}; nothing to report until "
+              f"{'it is' if errors == 1 else 'they are'} fixed", file=err)
         return
-    title = f"{report.network}" + (f" ({report.variant})" if report.variant else "")
-    table = Table(title=f"{title}: input {_shape(report.input)} (C×H×W), batch {report.batch}", title_justify="left")
-    table.add_column("line", justify="right")
-    table.add_column("layer")
-    table.add_column("op")
-    table.add_column("output (C×H×W)")
-    table.add_column("params", justify="right")
-    table.add_column(f"MACs per sample ({report.convention})", justify="right")
-    current_row = None
-    detailed = len(report.layers) <= MAX_DETAILED  # rich takes seconds over thousands of rows
-    for layer in report.layers:
-        if layer.row_line is not None and (layer.row_line, layer.row_file) != current_row:
-            current_row = (layer.row_line, layer.row_file)
-            row_layers = [l for l in report.layers if (l.row_line, l.row_file) == current_row]
-            source = report.sources.get(layer.row_file, "").splitlines()
-            text = " ".join(source[layer.row_line - 1].split()) if 0 < layer.row_line <= len(source) else ""
-            table.add_row(str(layer.row_line), text, "", _shape(row_layers[-1].output_shape),
-                          f"{sum(l.params for l in row_layers):,}", f"{sum(l.macs for l in row_layers):,}",
-                          style="bold")
-        if not detailed and layer.row_line is not None:
-            continue
-        indent = "  " if layer.row_line is not None else ""
-        table.add_row("" if layer.row_line is not None else str(layer.line), indent + layer.name,
-                      layer.op + (" (aux)" if layer.aux else ""), _shape(layer.output_shape),
-                      f"{layer.params:,}" if layer.params else "", f"{layer.macs:,}" if layer.macs else "")
-    out.print(table)
+    detailed = not compact and len(report.layers) <= MAX_DETAILED
+    name, width = f"{report.network}" + (f" ({report.variant})" if report.variant else ""), terminal_width(out)
+    print(title([f"{name}: input {_shape(report.input)} (C×H×W), batch {report.batch}",
+                 f"MACs per sample, counted as {report.convention}"], width), file=out)
+    table = layer_table(report, detailed)
+    print("\n".join(table.lines(width, bold=wants_bold(out))), file=out)
     if not detailed:
-        out.print(f"({len(report.layers):,} layers: each table row is shown as one line; --json lists every layer)",
-                  markup=False)
+        why = "" if compact else f"{len(report.layers):,} layers: "
+        print(f"({why}each table row is shown as one line; --json lists every layer)", file=out)
+    elif table.overflows:
+        print(f"(wider than {width} columns: --compact shows one line per table row)", file=out)
+    print("\n".join(totals(report)), file=out)
+
+
+def layer_table(report: Report, detailed: bool) -> Table:
+    """A bold line per table row (its source line, its cells, its output, its params and MACs summed),
+    then, when `detailed`, the row's layers; a line per layer made outside a table."""
+    table = Table([Column("line", right=True), Column("layer", cut=True), Column("op"), Column("output"),
+                   Column("params", right=True), Column("MACs", right=True)])
+    for group in _groups(report.layers):
+        first, last = group[0], group[-1]
+        params, macs = _count(sum(l.params for l in group)), _count(sum(l.macs for l in group))
+        if first.row_line is not None:
+            text = source_line(report.sources.get(first.row_file), first.row_line) or ""
+            table.add([str(first.row_line), printable(" ".join(text.split())), "", _shape(last.output_shape),
+                       params, macs], bold=True)
+        if first.row_line is None and not detailed and len(group) > 1:  # a statement that made several layers
+            table.add(["", _statement(first.name), f"{len(group)} layers" + (" (aux)" if first.aux else ""),
+                       _shape(last.output_shape), params, macs], cut=False)
+        elif detailed or first.row_line is None:
+            for layer in group:
+                in_row = layer.row_line is not None
+                table.add(["" if in_row else str(layer.line), ("  " if in_row else "") + layer.name,
+                           layer.op + (" (aux)" if layer.aux else ""), _shape(layer.output_shape),
+                           _count(layer.params), _count(layer.macs)], cut=False)
+    return table
+
+
+def _groups(layers: list[LayerReport]) -> list[list[LayerReport]]:
+    """Consecutive layers of one table row, or of one statement outside a table."""
+    groups: list[list[LayerReport]] = []
+    for layer in layers:
+        if groups and _key(groups[-1][0]) == _key(layer):
+            groups[-1].append(layer)
+        else:
+            groups.append([layer])
+    return groups
+
+
+def _key(layer: LayerReport) -> tuple:
+    return (layer.row_file, layer.row_line) if layer.row_line is not None else (None, _statement(layer.name))
+
+
+def _statement(name: str) -> str:
+    """The module path of the statement a layer outside a table came from: `classifier.0`, `aux1`."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n else ""
+
+
+def totals(report: Report) -> list[str]:
     m = report.memory
     lines = [
         f"output shape:               {_shape(report.output_shape)}",
         f"params:                     {report.params:,} (trainable {report.trainable_params:,}; "
         f"buffers {report.buffers:,})",
-        f"{f'mult-adds (batch {report.batch}):':<28}{report.macs:,} ({report.macs / 1e9:.2f} G, {report.convention})",
+        f"{f'mult-adds (batch {report.batch}):':<28}{report.macs:,} ({report.macs / 1e9:.3g} G, {report.convention})",
         f"input size (MB):            {m.input_mb:.2f}",
         f"forward/backward pass (MB): {m.forward_backward_mb:.2f}",
         f"params size (MB):           {m.params_mb:.2f}",
@@ -71,4 +109,4 @@ def print_report(report: Report, file=None) -> None:
     ]
     if report.max_batch is not None:
         lines.append(f"largest batch in {report.memory_budget_bytes / 2**30:.2f} GiB: {report.max_batch:,}")
-    out.print("\n".join(lines), markup=False)
+    return lines

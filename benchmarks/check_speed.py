@@ -14,10 +14,12 @@ report gives the median of each. One untimed warm-up round first fills the
 bytecode and page caches, and archc's parse cache (dsl/cache.py), as a user's
 earlier checks would.
 
-Three comparisons:
+Four comparisons:
 
 * mobilenet_v3_small: `archc check architectures/mobilenet_v3_small.arch --json`
   against `torchinfo.summary(torchvision.models.mobilenet_v3_small(), ...)`.
+* mobilenet_v3_small (human form): the same check without `--json`, the table
+  a user reads (its stdout a pipe), against the same torchinfo run.
 * nin: `archc check architectures/nin.arch --json` against torchinfo on the
   same network written in plain torch.nn (d2l's NiN, seed 002).
 * efficientnet_b7: `archc check architectures/efficientnet.arch --variant b7
@@ -26,8 +28,9 @@ Three comparisons:
 
 Both sides must agree: archc's JSON `params` and `macs` must equal torchinfo's
 `total_params` and `total_mult_adds`, or the script says so loudly and exits 1.
-The stated targets: archc at least 15x faster than torchinfo on the first two
-(issue 2), 25x on efficientnet_b7 (issue 4).
+The stated targets: archc at least 15x faster than torchinfo on mobilenet_v3_small
+and nin (issue 2), 25x on efficientnet_b7 (issue 4), and the human form as fast
+as the JSON one, so 15x as well (issue 15).
 
 It also splits archc's own time into interpreter start (`python -c pass`),
 importing the checker (`python -c "import archc.compiler.check"`) and the full
@@ -59,7 +62,8 @@ from common import (  # benchmarks/ is this script's own folder
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"mobilenet_v3_small": 15.0, "nin": 15.0, "efficientnet_b7": 25.0}
+HUMAN = "mobilenet_v3_small (human form)"
+TARGETS = {"mobilenet_v3_small": 15.0, HUMAN: 15.0, "nin": 15.0, "efficientnet_b7": 25.0}
 
 BEGIN, END = markers("check_speed")
 
@@ -127,8 +131,17 @@ def py(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def archc_check(arch: str, *options: str) -> list[str]:
-    return py("-m", "archc", "check", f"architectures/{arch}.arch", "--json", *options)
+def archc_check(arch: str, *options: str, json_form: bool = True) -> list[str]:
+    return py("-m", "archc", "check", f"architectures/{arch}.arch", *(["--json"] if json_form else []), *options)
+
+
+def totals(stdout: str) -> dict[str, int]:
+    """params and macs from archc's JSON, or from the totals of its human form (issue 15's row)."""
+    if stdout.lstrip().startswith("{"):
+        return json.loads(stdout)
+    found = {key: re.search(rf"^{label}\s+([\d,]+)", stdout, flags=re.MULTILINE)
+             for key, label in (("params", r"params:"), ("macs", r"mult-adds \(batch 1\):"))}
+    return {key: int(match.group(1).replace(",", "")) if match else -1 for key, match in found.items()}
 
 
 def child_env() -> dict[str, str]:
@@ -266,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
 
     archc_mb = Command("archc_mb", "archc check mobilenet_v3_small", archc_check("mobilenet_v3_small"))
     ti_mb = Command("ti_mb", "torchinfo mobilenet_v3_small", py("-c", TORCHINFO_MOBILENET))
+    archc_human = Command("archc_human", "archc check mobilenet_v3_small (human form, stdout a pipe)",
+                          archc_check("mobilenet_v3_small", json_form=False))
     archc_nin = Command("archc_nin", "archc check nin", archc_check("nin"))
     ti_nin = Command("ti_nin", "torchinfo nin", py("-c", TORCHINFO_NIN))
     archc_b7 = Command("archc_b7", "archc check efficientnet_b7", archc_check("efficientnet", "--variant", "b7"))
@@ -273,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = Command("startup", "`python -c pass`", py("-c", "pass"))
     imports = Command("imports", "`python -c \"import archc.compiler.check\"`",
                       py("-c", "import archc.compiler.check"))
-    commands = [archc_mb, ti_mb, archc_nin, ti_nin, archc_b7, ti_b7, startup, imports]
+    commands = [archc_mb, archc_human, ti_mb, archc_nin, ti_nin, archc_b7, ti_b7, startup, imports]
 
     print(f"Timing {len(commands)} commands, {args.repeat} runs each, interleaved "
           f"(+{args.warmup} warm-up round{'s' if args.warmup != 1 else ''}) ...", file=sys.stderr)
@@ -283,10 +298,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- do both sides agree? ---
     mismatches = []
-    pairs = [("mobilenet_v3_small", archc_mb, ti_mb), ("nin", archc_nin, ti_nin), ("efficientnet_b7", archc_b7, ti_b7)]
+    pairs = [("mobilenet_v3_small", archc_mb, ti_mb), (HUMAN, archc_human, ti_mb), ("nin", archc_nin, ti_nin),
+             ("efficientnet_b7", archc_b7, ti_b7)]
     agree_rows = []
     for name, a, t in pairs:
-        aj, tj = json.loads(a.stdout), json.loads(t.stdout.strip().splitlines()[-1])
+        aj, tj = totals(a.stdout), json.loads(t.stdout.strip().splitlines()[-1])
         for ak, tk in (("params", "total_params"), ("macs", "total_mult_adds")):
             ok = aj[ak] == tj[ak]
             agree_rows.append((name, ak, aj[ak], tk, tj[ak], ok))
@@ -320,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| full `archc check architectures/mobilenet_v3_small.arch --json` | {fmt_s(full_s)} | 100% |",
         (f"| &nbsp;&nbsp;of which the cli, parsing, checking, JSON (minus the import) "
         f"| {fmt_s(full_s - import_s)} | {(full_s - import_s) / full_s:.0%} |"),
+        (f"| full `archc check architectures/mobilenet_v3_small.arch`, the human form (issue 15: as fast as --json) "
+         f"| {fmt_s(archc_human.median)} | {archc_human.median / full_s:.0%} |"),
         (f"| full `archc check architectures/efficientnet.arch --variant b7 --json` | {fmt_s(archc_b7.median)} "
         f"| {archc_b7.median / full_s:.0%} |"),
         (f"| &nbsp;&nbsp;of which the cli, parsing, checking, JSON (minus the import) "
@@ -351,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"importing the checker and {full_s - import_s:.3f} s the rest.")
     body = [
         ("Targets: `archc check` at least 15× faster than `torchinfo.summary` on mobilenet_v3_small and nin "
-         "(issue 2), 25× on efficientnet_b7 (issue 4); wall time, fresh process each."),
+         "(issue 2), 25× on efficientnet_b7 (issue 4), and the human form (the table a user reads, without "
+         "`--json`) as fast as the JSON one, so 15× too (issue 15); wall time, fresh process each."),
         "",
         f"**{verdict}**",
         "",
@@ -415,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"- Each command ran {args.repeat} times in a fresh interpreter (`sys.executable`), "
             f"interleaved, after {args.warmup} warm-up round(s), with bytecode caching and archc's parse cache "
             "on."),
-            ("- archc side: `python -m archc check architectures/<net>.arch --json`. torchinfo side: "
+            ("- archc side: `python -m archc check architectures/<net>.arch --json` (the human form: the same "
+            "without `--json`, its stdout a pipe, so the table is not fitted to a terminal). torchinfo side: "
             "a fresh `python -c` that imports torch, torchvision and torchinfo and runs "
             "`torchinfo.summary(..., input_size=(1, C, H, W), verbose=0, mode=\"eval\")` on "
             "`torchvision.models.mobilenet_v3_small()` (224×224), d2l's NiN in plain `torch.nn` (224×224) "

@@ -13,7 +13,6 @@ left out of them but not out of the parameter total.
 
 from __future__ import annotations
 
-import re
 from math import prod
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .evaluate import Ref
 from .graph import Graph
 from .pipeline import State, UsageError, choices, compile_network, sources_of
+from .sizes import parse_input, parse_memory
 
 BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
 
@@ -86,27 +86,6 @@ class Report(BaseModel):
         data = self.model_dump(exclude={"sources", "diagnostics"})
         data["diagnostics"] = [d.as_json() for d in self.diagnostics]
         return data
-
-
-def parse_memory(text: str) -> int:
-    """`6GiB`, `6G` (binary, as GPU memory is quoted), `6GB` (decimal), `512MiB` -> bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)(B?)\s*", text, flags=re.IGNORECASE)
-    if not match or (match.group(3) and not match.group(2)):
-        raise UsageError(f"cannot read memory size {text!r}: write it like 6GiB, 6GB or 512MiB")
-    value, unit, binary, byte = float(match.group(1)), match.group(2).upper(), match.group(3), match.group(4)
-    power = "KMGT".index(unit) + 1 if unit else 0
-    base = 1024 if binary or (unit and not byte) else 1000
-    return int(value * base**power)
-
-
-def parse_input(text: str) -> tuple[int, int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
-    if not match:
-        raise UsageError(f"cannot read input size {text!r}: write it as CxHxW, like 3x224x224")
-    shape = tuple(int(g) for g in match.groups())
-    if min(shape) < 1 or max(shape) > 1 << 16:
-        raise UsageError(f"input size {text!r} is out of range (1 to 65536 per side)")
-    return shape  # type: ignore[return-value]
 
 
 def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,

@@ -1,28 +1,38 @@
 """The built-in SVG renderer `archc graph` uses when Graphviz is not installed.
 
-A plain layered layout: one row per topological generation (the input at the
-top), each node under the mean of its inputs, rows pushed apart where block
-clusters open and close. Edges to the next row are straight; an edge that
-would cross a node (a residual skip, an SE gate) runs down a lane to the right
-of everything it passes, inside the innermost cluster holding both its ends.
-Clusters are the bounding boxes of their contents. Text is measured by a
-fixed per-character width, so long labels get generous boxes, never clipped.
+A nested box layout: each block instance (a cluster) is laid out on its own,
+innermost first, as rows of its items — its own layers and its child
+clusters, each child a box of the size its layout gave — and then stands in
+its parent as one item. A row holds the items whose inputs are all in the rows
+above (a longest-path layering of the items), side by side in the order the
+network declares them (concat branches 0, 1, 2, … from left to right), each
+under the mean of its inputs. Frames are the boxes themselves, so sibling
+frames never overlap and a frame holds exactly its own layers. A frame's
+label is its path after its parent's (`branch_1`, `features.3`); the whole
+path is its tooltip.
+
+Edges between the rows of one cluster are straight unless that would cross a
+node; then they drop down their source's column and turn to the target in the
+last gap (a concat branch), or, where that crosses a node too (a residual
+skip, an SE gate), run down a lane at the right of everything they pass,
+inside the innermost cluster holding both ends, which widens for it. Text is measured by a fixed per-character width, so labels get
+generous boxes, never clipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 import networkx
 
-from .emit_graph import Cluster, Picture, printable
+from ..dsl.source import printable
+from .emit_graph import Cluster, Picture
 
 FONT, LINE, CHAR = 11, 14, 6.7  # font size, line height, mean character width (px)
 PAD_X, PAD_Y, MIN_W, JOIN_D = 10, 6, 90, 22  # inside a node box; a join's diameter
-GAP_X, GAP_Y, LANE_GAP = 24, 20, 10  # between nodes, rows, lanes
-C_PAD, C_LABEL = 8, 15  # a cluster's padding and the height of its label
+GAP_X, GAP_Y, LANE_GAP = 24, 26, 12  # between items, rows, lanes
+C_PAD, C_LABEL, C_FONT = 8, 15, 10  # a cluster's padding, the height and font size of its label
 
 
 @dataclass
@@ -48,6 +58,40 @@ class Box:
     def bottom(self):
         return self.y + self.h / 2
 
+    def moved(self, dx: float, dy: float) -> Box:
+        return Box(self.x + dx, self.y + dy, self.w, self.h)
+
+
+@dataclass
+class Frame:
+    path: str
+    label: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    depth: int
+
+    def moved(self, dx: float, dy: float) -> Frame:
+        return Frame(self.path, self.label, self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy, self.depth)
+
+
+@dataclass
+class Block:
+    """A laid-out cluster: its size and, relative to its top left corner, its nodes, the frames inside
+    it (its own included) and the routes of the edges that run down its lanes."""
+
+    w: float = 0.0
+    h: float = 0.0
+    nodes: dict[str, Box] = field(default_factory=dict)
+    frames: list[Frame] = field(default_factory=list)
+    routes: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+
+    def add(self, other: Block, dx: float, dy: float) -> None:
+        self.nodes.update((n, b.moved(dx, dy)) for n, b in other.nodes.items())
+        self.frames += [f.moved(dx, dy) for f in other.frames]
+        self.routes.update((e, [(x + dx, y + dy) for x, y in points]) for e, points in other.routes.items())
+
 
 def _text_w(text: str, size: float = FONT) -> float:
     return len(text) * CHAR * size / FONT
@@ -63,76 +107,14 @@ def to_svg(pic: Picture) -> str:
     >>> svg.count('<g class="node">'), svg.count('<g class="cluster">')  # input, 30 layers, output; 6 blocks
     (32, 6)
     """
-    graph = networkx.DiGraph()
-    graph.add_nodes_from(pic.nodes)
-    graph.add_edges_from((s, t) for s, t, _ in pic.edges)
-    index = {n: i for i, n in enumerate(pic.nodes)}
-    rows = [sorted(gen, key=index.__getitem__) for gen in networkx.topological_generations(graph)]
-    row_of = {n: r for r, row in enumerate(rows) for n in row}
-    chains = _chains(pic)
-    size = {n: _size(node) for n, node in pic.nodes.items()}
-
-    # Rows: top to bottom, with room above for the clusters that open there and below for those that close.
-    spans: dict[str, tuple[int, int]] = {}
-    for n, chain in chains.items():
-        for path in chain:
-            lo, hi = spans.get(path, (row_of[n], row_of[n]))
-            spans[path] = (min(lo, row_of[n]), max(hi, row_of[n]))
-    opens = [sum(1 for lo, _ in spans.values() if lo == r) for r in range(len(rows))]
-    closes = [sum(1 for _, hi in spans.values() if hi == r) for r in range(len(rows))]
-    heights = [max(size[n][1] for n in row) for row in rows]
-    top, centre_y = 0.0, []
-    for r in range(len(rows)):
-        top += (GAP_Y + closes[r - 1] * C_PAD if r else 0) + opens[r] * (C_PAD + C_LABEL)
-        centre_y.append(top + heights[r] / 2)
-        top += heights[r]
-
-    # Columns: each node under the mean of its inputs, the row centred on those wishes; then moved
-    # clear of the frames of clusters open across this row that do not hold it, and of its neighbours.
-    box: dict[str, Box] = {}
-    extent: dict[str, tuple[float, float]] = {}  # cluster path -> its frame's sides, from the rows so far
-    for r, row in enumerate(rows):
-        want = {n: _mean([box[p].x for p in graph.predecessors(n)]) for n in row}
-        row.sort(key=lambda n: (want[n], index[n]))
-        xs = [want[row[0]]]
-        for left, n in pairwise(row):
-            xs.append(max(want[n], xs[-1] + _apart(left, n, size, chains)))
-        shift = _mean([want[n] - x for n, x in zip(row, xs)])
-        frames = sorted((e, p) for p, e in extent.items() if spans[p][1] >= r)
-        x = {n: _clear(n, xs[i] + shift, size[n][0], frames, chains, extent) for i, n in enumerate(row)}
-        pinned = {n for i, n in enumerate(row) if x[n] < xs[i] + shift}  # moved left of a frame: stays there
-        row.sort(key=lambda n: (x[n], index[n]))
-        for i in range(1, len(row)):
-            left, n = row[i - 1], row[i]
-            if n not in pinned:
-                x[n] = max(x[n], x[left] + _apart(left, n, size, chains))
-            else:  # its left neighbours make room instead
-                for j in range(i - 1, -1, -1):
-                    x[row[j]] = min(x[row[j]], x[row[j + 1]] - _apart(row[j], row[j + 1], size, chains))
-        for n in row:
-            box[n] = b = Box(x[n], centre_y[r], *size[n])
-            for k, path in enumerate(chains[n]):
-                margin = C_PAD * (len(chains[n]) - k)
-                x0, x1 = extent.get(path, (b.left - margin, b.right + margin))
-                x0 = min(x0, b.left - margin)
-                extent[path] = (x0, max(x1, b.right + margin, x0 + _text_w(path, 10) + 2 * C_PAD))
-
-    paths, lanes = _routes(pic, rows, row_of, box, chains)
-    clusters: list[tuple[str, float, float, float, float, int]] = []
-    _cluster_boxes(pic.top, box, lanes, clusters, 0)
-
-    edges = [_edge(box[s], box[t], paths.get((s, t)), dashed) for s, t, dashed in pic.edges]
-    nodes = [_node(pic.nodes[n], box[n]) for n in pic.nodes]
-    frames = [_frame(*c) for c in sorted(clusters, key=lambda c: c[5])]  # outermost first
-    xs = [b.left for b in box.values()] + [c[1] for c in clusters]
-    x_max = max([b.right for b in box.values()] + [c[3] for c in clusters] + [x for x, *_ in lanes.values()])
-    y_min = min([b.top for b in box.values()] + [c[2] for c in clusters])
-    y_max = max([b.bottom for b in box.values()] + [c[4] for c in clusters])
-    x_min, margin = min(xs), 16
-    title_h = LINE * 2 if pic.title else 0
-    width = max(x_max - x_min, _text_w(pic.title, 13)) + 2 * margin
-    height = y_max - y_min + 2 * margin + title_h
-    dx, dy = margin - x_min, margin + title_h - y_min
+    layout = _Layout(pic)
+    top = layout.block(pic.top, None, -1)
+    margin, title_h = 16, (LINE * 2 if pic.title else 0)
+    width = max(top.w, _text_w(pic.title, 13)) + 2 * margin
+    height = top.h + 2 * margin + title_h
+    edges = [_edge(top.nodes[s], top.nodes[t], top.routes.get((s, t)), dashed) for s, t, dashed in pic.edges]
+    nodes = [_node(pic.nodes[n], top.nodes[n]) for n in pic.nodes]
+    frames = [_frame(f) for f in sorted(top.frames, key=lambda f: f.depth)]  # outermost first
     head = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -147,33 +129,178 @@ def to_svg(pic: Picture) -> str:
         head.append(f'<text x="{width / 2:.1f}" y="{margin + LINE:.1f}" text-anchor="middle" font-size="13">'
                     f"{_esc(pic.title)}</text>")
     body = [*(f[0] for f in frames), *edges, *(f[1] for f in frames), *nodes]  # labels over edges, nodes on top
-    return "\n".join([*head, f'<g transform="translate({dx:.1f},{dy:.1f})">', *body, "</g>", "</svg>"]) + "\n"
+    return "\n".join([*head, f'<g transform="translate({margin:.1f},{margin + title_h:.1f})">', *body, "</g>",
+                      "</svg>"]) + "\n"
 
 
-def _clear(n: str, x: float, w: float, frames, chains, extent) -> float:
-    """x moved out of the frames that do not hold n: towards the side where n's own cluster lies."""
-    for (x0, x1), path in frames:
-        if path in chains[n]:
+class _Layout:
+    def __init__(self, pic: Picture):
+        self.pic = pic
+        self.order = {n: i for i, n in enumerate(pic.nodes)}  # declaration (build) order
+        self.preds: dict[str, list[str]] = {n: [] for n in pic.nodes}
+        for s, t, _ in pic.edges:
+            self.preds[t].append(s)
+        clustered = set(pic.cluster_of())
+        self.loose = [n for n in pic.nodes if n not in clustered]  # input, outputs: items of the top
+
+    def block(self, cluster: Cluster, parent: str | None, depth: int) -> Block:
+        """Lay out `cluster` (children first) as a block whose origin is its frame's top left corner."""
+        items: list[tuple[str, Block | None]] = [(n, None) for n in cluster.nodes]
+        if parent is None:
+            items += [(n, None) for n in self.loose]
+        owner: dict[str, int] = {}  # node id -> the index of the item holding it
+        for child in cluster.children:
+            inner = self.block(child, cluster.path, depth + 1)
+            items.append((child.path, inner))
+        for i, (key, inner) in enumerate(items):
+            for n in (inner.nodes if inner is not None else (key,)):
+                owner[n] = i
+        first = [min(self.order[n] for n in (inner.nodes if inner else (key,))) for key, inner in items]
+        by_order = sorted(range(len(items)), key=first.__getitem__)
+        rows = self._rows(by_order, owner)
+        out, y = Block(), 0.0
+        for row in rows:
+            y = self._place_row(row, items, out, y)
+        self._route(out, owner, items)
+        return self._frame(out, cluster, parent, depth)
+
+    def _rows(self, by_order: list[int], owner: dict[str, int]) -> list[list[int]]:
+        """The items in rows: each below every item it takes an input from (longest path)."""
+        graph = networkx.DiGraph()
+        graph.add_nodes_from(by_order)
+        for t, sources in self.preds.items():
+            for s in sources:
+                if s in owner and t in owner and owner[s] != owner[t]:
+                    graph.add_edge(owner[s], owner[t])
+        try:
+            ordered = list(networkx.lexicographical_topological_sort(graph, key=by_order.index))
+        except networkx.NetworkXUnfeasible:  # items that feed each other: one row each, in declaration order
+            return [[i] for i in by_order]
+        level: dict[int, int] = {}
+        for i in ordered:
+            level[i] = max((level[p] + 1 for p in graph.predecessors(i)), default=0)
+        rows: list[list[int]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+        for i in by_order:
+            rows[level[i]].append(i)
+        return rows
+
+    def _place_row(self, row: list[int], items, out: Block, y: float) -> float:
+        """Put a row's items side by side, each under the mean of its inputs; returns the next row's top."""
+        sizes = [(_size(self.pic.nodes[key]) if inner is None else (inner.w, inner.h)) for key, inner in
+                 (items[i] for i in row)]
+        wants = []  # where each item's centre would put the nodes taking inputs from the rows above under them
+        for k, i in enumerate(row):
+            key, inner = items[i]
+            inside = inner.nodes if inner is not None else {key: Box(sizes[k][0] / 2, 0, 0, 0)}
+            offsets = [out.nodes[p].x - (box.x - sizes[k][0] / 2) for n, box in inside.items()
+                       for p in self.preds[n] if p in out.nodes]
+            wants.append(sum(offsets) / len(offsets) if offsets else None)
+        xs: list[float] = []
+        for k, (w, _) in enumerate(sizes):
+            want = wants[k] if wants[k] is not None else (xs[-1] + (sizes[k - 1][0] + w) / 2 + GAP_X if xs else w / 2)
+            xs.append(max(want, xs[-1] + (sizes[k - 1][0] + w) / 2 + GAP_X) if xs else want)
+        wanted = [(x, w) for x, w in zip(xs, wants) if w is not None]
+        shift = sum(w - x for x, w in wanted) / len(wanted) if wanted else 0.0
+        height = max(h for _, h in sizes)
+        for k, i in enumerate(row):
+            key, inner = items[i]
+            w, h = sizes[k]
+            x = xs[k] + shift
+            if inner is None:
+                out.nodes[key] = Box(x, y + h / 2, w, h)
+            else:
+                out.add(inner, x - w / 2, y)
+        return y + height + GAP_Y
+
+    def _route(self, out: Block, owner: dict[str, int], items) -> None:
+        """Lanes for the edges between this block's items whose straight line would cross a node."""
+        lanes: list[tuple[float, float, float]] = []  # x, top, bottom of each lane taken
+        boxes = list(out.nodes.items())
+        for s, t, _ in self.pic.edges:
+            if s not in owner or t not in owner or owner[s] == owner[t]:
+                continue
+            a, b = out.nodes[s], out.nodes[t]
+            if not _crosses([(a.x, a.bottom), (b.x, b.top)], boxes, (s, t)):
+                continue
+            drop = [(a.x, a.bottom), (a.x, b.top - GAP_Y / 2), (b.x, b.top)]  # down its own column, then across
+            if not _crosses(drop, boxes, (s, t)):
+                out.routes[(s, t)] = drop
+                continue
+            y0, y1 = min(a.y, b.y), max(a.y, b.y)  # upwards only where items feed each other (one row each)
+            beside = [a.right, b.right] + [box.right for _, box in boxes if box.bottom >= y0 and box.top <= y1]
+            beside += [f.x1 for f in out.frames if f.y1 >= y0 and f.y0 <= y1]
+            beside += [x for x, top, bottom in lanes if bottom >= y0 and top <= y1]
+            x = max(beside) + LANE_GAP
+            lanes.append((x, y0, y1))
+            out.routes[(s, t)] = min(_candidates(a, b, x), key=lambda p: _crosses(p, boxes, (s, t)))
+
+    def _frame(self, out: Block, cluster: Cluster, parent: str | None, depth: int) -> Block:
+        """Normalise the block to start at (0, 0), with its frame's padding and label when it is a cluster."""
+        xs0 = [b.left for b in out.nodes.values()] + [f.x0 for f in out.frames]
+        xs1 = [b.right for b in out.nodes.values()] + [f.x1 for f in out.frames]
+        xs1 += [max(x for x, _ in points) for points in out.routes.values()]
+        ys1 = [b.bottom for b in out.nodes.values()] + [f.y1 for f in out.frames]
+        x0, x1, y1 = min(xs0, default=0.0), max(xs1, default=0.0), max(ys1, default=0.0)
+        if parent is None:
+            moved = Block()
+            moved.add(out, -x0, 0)
+            moved.w, moved.h = x1 - x0, y1
+            return moved
+        label = _label(cluster.path, parent)
+        width = max(x1 - x0, _text_w(label, C_FONT) + 4) + 2 * C_PAD
+        dx = C_PAD + (width - 2 * C_PAD - (x1 - x0)) / 2 - x0
+        moved = Block()
+        moved.add(out, dx, C_PAD + C_LABEL)
+        moved.w, moved.h = width, y1 + 2 * C_PAD + C_LABEL
+        moved.frames.append(Frame(cluster.path, label, 0, 0, moved.w, moved.h, depth))
+        return moved
+
+
+def _label(path: str, parent: str) -> str:
+    """The path after its parent's; with the parent's last part when it is only a number (`features.3`)."""
+    tail = path[len(parent) + 1:] if parent and path.startswith(parent + ".") else path
+    if tail[:1].isdigit() and parent:
+        tail = parent.rsplit(".", 1)[-1] + "." + tail
+    return tail
+
+
+def _candidates(a: Box, b: Box, x: float) -> list[list[tuple[float, float]]]:
+    """Routes from a down a lane at x to b: leaving a's side or its bottom, entering b's side or its top."""
+    outs = [[(a.right, a.y)], [(a.x, a.bottom), (a.x, a.bottom + GAP_Y / 3)]]
+    ins = [[(b.right, b.y)], [(b.x, b.top - GAP_Y / 3), (b.x, b.top)]]
+    return [o + [(x, o[-1][1]), (x, i[0][1])] + i for o in outs for i in ins]
+
+
+def _crosses(points, boxes, ends) -> int:
+    """How many node boxes (other than the edge's ends) the polyline through `points` crosses."""
+    hits = 0
+    for name, box in boxes:
+        if name in ends:
             continue
-        beside = [c for c in chains[n] if not path.startswith(c + ".")]  # n's clusters that are not path's
-        half = w / 2 + C_PAD * len(beside) + GAP_X / 2  # with their frames' padding
-        if x + half <= x0 or x - half >= x1:
-            continue
-        if beside and beside[0] in extent and sum(extent[beside[0]]) < x0 + x1:
-            x = x0 - half
+        x0, y0, x1, y1 = box.left - 3, box.top - 3, box.right + 3, box.bottom + 3
+        if any(_segment_hits((p, q), (x0, y0, x1, y1)) for p, q in zip(points, points[1:])):
+            hits += 1
+    return hits
+
+
+def _segment_hits(segment, rect) -> bool:
+    """Whether the segment meets the rectangle (Liang–Barsky clipping)."""
+    (px, py), (qx, qy) = segment
+    x0, y0, x1, y1 = rect
+    dx, dy, lo, hi = qx - px, qy - py, 0.0, 1.0
+    for p, q in ((-dx, px - x0), (dx, x1 - px), (-dy, py - y0), (dy, y1 - py)):
+        if p == 0:
+            if q < 0:
+                return False
         else:
-            x = x1 + half
-    return x
-
-
-def _apart(a: str, b: str, size, chains) -> float:
-    """The distance between the centres of neighbours a and b: their half widths, a gap, the frames between."""
-    borders = len(set(chains[a]) ^ set(chains[b]))
-    return (size[a][0] + size[b][0]) / 2 + GAP_X + borders * C_PAD
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+            r = q / p
+            if p < 0:
+                lo = max(lo, r)
+            else:
+                hi = min(hi, r)
+            if lo > hi:
+                return False
+    return True
 
 
 def _esc(text: str) -> str:
@@ -186,112 +313,22 @@ def _size(node) -> tuple[float, float]:
     return max(MIN_W, max(_text_w(line) for line in node.lines) + 2 * PAD_X), len(node.lines) * LINE + 2 * PAD_Y
 
 
-def _chains(pic: Picture) -> dict[str, list[str]]:
-    """node id -> the paths of the clusters holding it, outermost first."""
-    chains: dict[str, list[str]] = {n: [] for n in pic.nodes}
-
-    def walk(c: Cluster, chain: list[str]):
-        for n in c.nodes:
-            chains[n] = chain
-        for child in c.children:
-            walk(child, chain + [child.path])
-
-    walk(pic.top, [])
-    return chains
-
-
-def _blocked(x: float, y0: float, y1: float, rows, span: range, box, slope: float = 0.0) -> bool:
-    """Whether the line from (x, y0) down to y1, leaning `slope` px per px, crosses a node of the rows in span."""
-    for r in span:
-        for n in rows[r]:
-            o = box[n]
-            at = x + slope * (o.y - y0)
-            if y0 < o.y < y1 and o.left - 4 <= at <= o.right + 4:
-                return True
-    return False
-
-
-def _routes(pic, rows, row_of, box, chains):
-    """The edges that cannot be straight lines: (source, target) -> their SVG path, and
-    (source, target) -> (lane x, innermost common cluster) for those routed down a lane.
-
-    An edge that can drop straight down its source's column and turn to its
-    target in the last gap does. Otherwise it runs down a lane, innermost lanes
-    first: each right of every node, lane and cluster frame beside it, except
-    the clusters that hold both its ends (it runs inside those; they widen).
-    """
-    bottom = [max(box[n].bottom for n in row) for row in rows]
-    top = [min(box[n].top for n in row) for row in rows]
-    paths: dict[tuple[str, str], str] = {}
-    todo = []
-    for s, t, _ in pic.edges:
-        a, b, lo, hi = box[s], box[t], row_of[s], row_of[t]
-        if hi - lo < 2 or not _blocked(a.x, a.bottom, b.top, rows, range(lo + 1, hi), box,
-                                       (b.x - a.x) / max(b.top - a.bottom, 1e-9)):
-            continue
-        if not _blocked(a.x, a.bottom, bottom[hi - 1], rows, range(lo + 1, hi), box):
-            paths[(s, t)] = f"M{a.x:.1f},{a.bottom:.1f} V{bottom[hi - 1] + 4:.1f} L{b.x:.1f},{b.top:.1f}"
-            continue
-        common = _common(chains[s], chains[t])
-        todo.append((-len(common), hi - lo, s, t, common))
-    lanes: dict[tuple[str, str], tuple[float, str]] = {}
-    for *_, s, t, common in sorted(todo, key=lambda e: e[:2]):
-        a, b, lo, hi = box[s], box[t], row_of[s], row_of[t]
-        beside = [o.right for o in box.values() if o.bottom >= a.y and o.top <= b.y]
-        beside += [x for (u, v), (x, _) in lanes.items() if box[u].y <= b.y and box[v].y >= a.y]
-        frames: list = []
-        _cluster_boxes(pic.top, box, lanes, frames, 0)
-        beside += [x1 for path, _, f0, x1, f1, _ in frames if f1 >= a.y and f0 <= b.y and path not in common]
-        x = max(beside) + LANE_GAP
-        lanes[(s, t)] = (x, common[-1] if common else "")
-        # Leave from the source's right side, or from below it when a node stands to its right; enter alike.
-        out = f"M{a.right:.1f},{a.y:.1f} H{x:.1f}" if s == rows[lo][-1] else \
-            f"M{a.x:.1f},{a.bottom:.1f} V{bottom[lo] + 5:.1f} H{x:.1f}"
-        into = f" V{b.y:.1f} H{b.right:.1f}" if t == rows[hi][-1] else f" V{top[hi] - 5:.1f} H{b.x:.1f} V{b.top:.1f}"
-        paths[(s, t)] = out + into
-    return paths, lanes
-
-
-def _common(a: list[str], b: list[str]) -> list[str]:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
-
-
-def _cluster_boxes(c: Cluster, box, lanes, out: list, depth: int):
-    """Bounding boxes (x0, y0, x1, y1) of c's nodes, its lanes and its child clusters; appends each child's frame."""
-    xs0, ys0, xs1, ys1 = [], [], [], []
-    for n in c.nodes:
-        b = box[n]
-        xs0.append(b.left), ys0.append(b.top), xs1.append(b.right), ys1.append(b.bottom)
-    for x, owner in lanes.values():
-        if owner == c.path:
-            xs1.append(x)
-    for child in c.children:
-        x0, y0, x1, y1 = _cluster_boxes(child, box, lanes, out, depth + 1)
-        x0, y0, x1, y1 = x0 - C_PAD, y0 - C_PAD - C_LABEL, x1 + C_PAD, y1 + C_PAD
-        x1 = max(x1, x0 + _text_w(child.path, 10) + 2 * C_PAD)
-        out.append((child.path, x0, y0, x1, y1, depth))
-        xs0.append(x0), ys0.append(y0), xs1.append(x1), ys1.append(y1)
-    return min(xs0), min(ys0), max(xs1), max(ys1)
-
-
-def _frame(path: str, x0, y0, x1, y1, depth: int) -> tuple[str, str]:
+def _frame(f: Frame) -> tuple[str, str]:
     """The cluster's rectangle, and its label: drawn over the edges, on a patch of its fill."""
-    fill = ("#f5f8fc", "#eef3f9", "#e7eef6")[depth % 3]
-    frame = (f'<g class="cluster"><title>{_esc(path)}</title>'
-             f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="6" '
+    fill = ("#f5f8fc", "#eef3f9", "#e7eef6")[f.depth % 3]
+    frame = (f'<g class="cluster"><title>{_esc(f.path)}</title>'
+             f'<rect x="{f.x0:.1f}" y="{f.y0:.1f}" width="{f.x1 - f.x0:.1f}" height="{f.y1 - f.y0:.1f}" rx="6" '
              f'fill="{fill}" stroke="#9aa7b8"/></g>')
-    label = (f'<rect x="{x0 + 4:.1f}" y="{y0 + 2:.1f}" width="{_text_w(path, 10) + 4:.1f}" height="{C_LABEL - 3}" '
-             f'fill="{fill}"/><text x="{x0 + 6:.1f}" y="{y0 + C_LABEL - 3:.1f}" font-size="10" fill="#4a5a70">'
-             f'{_esc(path)}</text>')
+    label = (f'<rect x="{f.x0 + 4:.1f}" y="{f.y0 + 2:.1f}" width="{_text_w(f.label, C_FONT) + 4:.1f}" '
+             f'height="{C_LABEL - 3}" fill="{fill}"/><text x="{f.x0 + 6:.1f}" y="{f.y0 + C_LABEL - 3:.1f}" '
+             f'font-size="{C_FONT}" fill="#4a5a70">{_esc(f.label)}</text>')
     return frame, label
 
 
-def _edge(a: Box, b: Box, path: str | None, dashed: bool) -> str:
+def _edge(a: Box, b: Box, route, dashed: bool) -> str:
     style = ' stroke-dasharray="5,3"' if dashed else ""
-    d = path or f"M{a.x:.1f},{a.bottom:.1f} L{b.x:.1f},{b.top:.1f}"
+    points = route or [(a.x, a.bottom), (b.x, b.top)]
+    d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in points)
     return f'<path d="{d}" fill="none" stroke="#555555" stroke-width="1.1"{style} marker-end="url(#arrow)"/>'
 
 

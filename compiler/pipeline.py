@@ -20,6 +20,7 @@ from typing import Any
 
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from ..dsl.source import read_source
 from .cells import check_cells
 from .elaborate import Elaborator
 from .evaluate import CompileError, evaluate, global_env
@@ -277,7 +278,7 @@ def sources_of(diagnostics, path: str, text: str | None) -> dict[str, str]:
     for d in diagnostics:
         if d.file not in sources:
             try:
-                sources[d.file] = Path(d.file).read_text(encoding="utf-8", errors="replace")
+                sources[d.file] = read_source(d.file, errors="replace")  # bounded; lines as the parser counts them
             except OSError:
                 pass
     return sources

@@ -16,6 +16,7 @@ from typing import Mapping
 from ..dsl import ast
 from ..dsl.cache import cached_parse
 from ..dsl.diagnostics import ArchError, Diagnostic
+from ..dsl.source import read_source
 
 MAX_IMPORTS = 64
 
@@ -54,13 +55,11 @@ def load(path: str | Path, text: str | None = None, overlay: Mapping[str, str] |
 
 def _read(path: str, use: tuple[str, ast.Span] | None) -> str:
     try:
-        data = Path(path).read_bytes()
+        return read_source(path)  # at most the size limit and one character more: the parser reports the rest
     except OSError as error:
         span = use[1] if use else ast.NO_SPAN
         raise ArchError([Diagnostic(code="E206", file=use[0] if use else path, span=span,
                                     message=f"cannot read {path}: {error.strerror or error}")]) from None
-    try:
-        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ArchError([Diagnostic(code="E100", file=path, span=ast.Span(line=1, col=1, end_line=1, end_col=2),
                                     message=f"not UTF-8 text (byte {error.start})")]) from None
@@ -115,13 +114,13 @@ def _define(program: Program, table: dict, name: str, item, path: str, what: str
 def used_file(importer: str, path: str) -> Path:
     """Where `use "PATH"` in `importer` finds its file: beside the importer, else in the block library."""
     here = Path(importer).parent / path
-    return here if here.is_file() else library_dir() / path
+    return here if _is_file(here) else library_dir() / path
 
 
 def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
     here = Path(path).parent / item.path
     target = used_file(path, item.path)
-    if not target.is_file():
+    if not _is_file(target):
         raise ArchError([Diagnostic(code="E206", file=path, span=item.span, message=f"cannot find '{item.path}'",
                                     hint=f"looked in {here.parent} and in the block library {library_dir()}")])
     key = str(target.resolve())
@@ -135,3 +134,12 @@ def _use(program: Program, path: str, item: ast.Use, stack: list[str]) -> None:
     if len(program.modules) >= MAX_IMPORTS:
         raise ArchError([Diagnostic(code="E400", file=path, span=item.span, message="too many used files")])
     _load_file(program, str(target), program.overlay.get(key), stack + [str(Path(path).resolve())], (path, item.span))
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False rather than OSError for a name the system refuses (a component over
+    255 bytes: ENAMETOOLONG) and for a path that holds a NUL."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

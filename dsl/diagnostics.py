@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from .ast import NO_SPAN, Span
+from .source import printable, source_line
 
 
 class Diagnostic(BaseModel):
@@ -31,20 +32,23 @@ class Diagnostic(BaseModel):
     hint: str | None = None
 
     def render(self, source: str | None) -> str:
-        """`file:line:col: error[CODE]: message`, the source line, a caret, the hint."""
+        """`file:line:col: error[CODE]: message`, the source line, a caret, the hint. Nothing from a
+        file reaches the terminal raw: control characters show as U+FFFD (dsl/source.py)."""
         head = f"{self.file}:{self.span.line}:{self.span.col}: {self.severity}[{self.code}]: {self.message}"
-        lines = [head]
-        text = _source_line(source, self.span.line)
+        lines = [printable(head)]
+        text = source_line(source, self.span.line)
         if text is not None:
+            text = printable(text.replace("\t", " "))
             number = str(self.span.line)
             pad = " " * len(number)
             width = self.span.end_col - self.span.col if self.span.end_line == self.span.line else len(text)
             width = max(1, min(width, len(text) - self.span.col + 2))
+            text, col, width = _window(text, self.span.col, width)
             lines.append(f"{pad} |")
             lines.append(f"{number} | {text}")
-            lines.append(f"{pad} | {' ' * (self.span.col - 1)}{'^' * width}")
+            lines.append(f"{pad} | {' ' * (col - 1)}{'^' * width}")
         if self.hint:
-            lines.append(f"  = hint: {self.hint}")
+            lines.append(printable(f"  = hint: {self.hint}"))
         return "\n".join(lines)
 
     def as_json(self) -> dict:
@@ -67,13 +71,32 @@ class ArchError(Exception):
         self.diagnostics = diagnostics
 
 
-def _source_line(source: str | None, line: int) -> str | None:
-    if source is None or line < 1:
-        return None
-    lines = source.splitlines()
-    if line > len(lines):
-        return None
-    return lines[line - 1].replace("\t", " ")
+def in_reading_order(diagnostics: Iterable[Diagnostic], files: Iterable[str] = ()) -> list[Diagnostic]:
+    """The diagnostics as a reader meets them: by file (those in `files` first, in its order — a
+    program's sources list the checked file first — then in the order met), then by line and column.
+    The checker finds them stage by stage (names, then shapes), which is not where they are."""
+    diagnostics = list(diagnostics)
+    rank = {name: i for i, name in enumerate(dict.fromkeys([*files, *(d.file for d in diagnostics)]))}
+    return sorted(diagnostics, key=lambda d: (rank[d.file], d.span.line, d.span.col))
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str | None]) -> str:
+    """Every diagnostic rendered with its file's text, in reading order, one after another."""
+    return "\n".join(d.render(sources.get(d.file)) for d in in_reading_order(diagnostics, sources))
+
+
+SHOWN = 120  # characters of a source line shown under a diagnostic; a longer line is cut around the caret
+
+
+def _window(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """At most SHOWN characters of `text` around columns col .. col + width: (text, col, width) to print."""
+    if len(text) <= SHOWN:
+        return text, col, width
+    width = min(width, SHOWN // 2)
+    start = max(0, min(col - 1 - SHOWN // 4, len(text) - SHOWN))
+    shown = text[start:start + SHOWN]
+    head, tail = ("…" if start else ""), ("…" if start + SHOWN < len(text) else "")
+    return head + shown + tail, col - start + len(head), width
 
 
 _SUGGESTED = re.compile(r"did you mean '([^']+)'\?")

@@ -11,36 +11,80 @@ rule. A syntax error raises ArchError with one located diagnostic.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from lark.indenter import DedentError, Indenter
+from lark.indenter import Indenter
 
 from . import ast
 from .diagnostics import ArchError, Diagnostic
+from .source import MAX_SOURCE_CHARS, MAX_SOURCE_LINES
 
-MAX_SOURCE_LINES = 1_000  # a paper table has tens of rows; a full-size file still checks in under a second
-MAX_SOURCE_CHARS = 100_000
+MAX_LITERAL = 1 << 62  # the evaluator's bound on integers (compiler/evaluate.py, MAX_INT), met already in the text
+
+
+class _IndentError(Exception):
+    """An indentation the parser cannot read; carries the diagnostic's place and words."""
+
+    def __init__(self, line: int, col: int, message: str, hint: str):
+        super().__init__(message)
+        self.line, self.col, self.message, self.hint = line, col, message, hint
 
 
 class _ArchIndenter(Indenter):
+    """Turns indentation into _INDENT/_DEDENT, comparing indentations as written, as Python does
+    for tabs: a body's lines repeat the indentation that opened it, and a deeper line extends it.
+    Counting a tab as some number of spaces would guess; a line whose depth depends on the guess
+    is an error at its tab (E101)."""
+
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR"]
     CLOSE_PAREN_types = ["RPAR"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
-    tab_len = 8
+    tab_len = 8  # unused: indentations are compared as strings (handle_NL)
+
+    def process(self, stream):
+        self.opened = [("", 0)]  # each open body's indentation, as written, and the line that opened it
+        return super().process(stream)
 
     def handle_NL(self, token):
         # Comments live inside _NL tokens (see the grammar); keep them for `archc fmt`.
         _comments.extend(_comments_in(token))
-        try:
-            yield from super().handle_NL(token)
-        except DedentError:
-            raise DedentError(f"line {token.end_line}") from None
+        if self.paren_level > 0:
+            return
+        yield token
+        text, line = token.rsplit("\n", 1)[1], token.end_line
+        if text == self.opened[-1][0]:
+            return
+        if text.startswith(self.opened[-1][0]):
+            self.opened.append((text, line))
+            self.indent_level.append(len(text))
+            yield Token.new_borrow_pos(self.INDENT_type, text, token)
+            return
+        depth = max(k for k, (opened, _) in enumerate(self.opened) if text.startswith(opened))
+        if self.opened[depth][0] != text:
+            raise _indent_error(text, line, *self.opened[depth + 1])
+        while len(self.opened) > depth + 1:
+            self.opened.pop()
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, text, token)
+
+
+def _indent_error(text: str, line: int, opened: str, opened_line: int) -> _IndentError:
+    """`text` (on `line`) falls short of, or parts from, the indentation `opened` of the body opened at `opened_line`."""
+    at = next((i for i, (a, b) in enumerate(zip(text, opened)) if a != b), None)
+    if at is None:  # a shorter indentation of the same kind: between two bodies
+        return _IndentError(line, len(text) + 1, "this line's indentation matches no enclosing block",
+                            "indent it like the statements around it")
+    hint = "indent with spaces only (or tabs only): how many spaces a tab is worth is a guess"
+    if text[at] == "\t":
+        return _IndentError(line, at + 1, f"a tab in the indentation where line {opened_line}, above, has a space", hint)
+    return _IndentError(opened_line, at + 1, f"a tab in the indentation where line {line}, below, has a space", hint)
 
 
 def _comments_in(token: Token) -> list[ast.Comment]:
@@ -90,13 +134,10 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
         module = _ToAst().transform(tree)
     except UnexpectedInput as error:
         raise ArchError([_syntax_diagnostic(error, text, file)]) from None
-    except DedentError as error:
-        line = _dedent_line(text, error)
-        source_line = text.splitlines()[line - 1] if 0 < line <= text.count("\n") else ""
-        col = len(source_line) - len(source_line.lstrip()) + 1
-        raise ArchError([Diagnostic(code="E101", file=file, span=ast.Span(line=line, col=col, end_line=line, end_col=col + 1),
-                                    message="this line's indentation matches no enclosing block",
-                                    hint="indent it like the statements around it")]) from None
+    except _IndentError as error:
+        raise ArchError([Diagnostic(code="E101", file=file, message=error.message, hint=error.hint,
+                                    span=ast.Span(line=error.line, col=error.col, end_line=error.line,
+                                                  end_col=error.col + 1))]) from None
     except (RecursionError, VisitError) as error:
         if isinstance(error, VisitError) and isinstance(error.orig_exc, ArchError):
             raise ArchError([d.model_copy(update={"file": file}) for d in error.orig_exc.diagnostics]) from None
@@ -172,11 +213,6 @@ def _describe_terminal(name: str) -> str:
     return name.lower()
 
 
-def _dedent_line(text: str, error: DedentError) -> int:
-    match = re.search(r"line (\d+)", str(error))
-    return int(match.group(1)) if match else 1
-
-
 def _line_span(line: int) -> ast.Span:
     return ast.Span(line=line, col=1, end_line=line, end_col=2)
 
@@ -196,8 +232,38 @@ def _node(cls, **fields):
     return cls.model_construct(**fields)
 
 
-def _number(text: str) -> int | float:
-    return float(text) if any(c in text for c in ".eE") else int(text)
+def _number(text: str, span: ast.Span) -> int | float:
+    """A number literal's value, or E400 when it is out of the evaluator's range (before Python's
+    int() meets a 4,301-digit string, which it refuses)."""
+    if not any(c in text for c in ".eE"):
+        return _integer(text, span)
+    value = float(text)
+    if not math.isfinite(value):
+        raise _too_large(text, span, "beyond the range of a floating-point number")
+    return value
+
+
+def _integer(digits: str, span: ast.Span) -> int:
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(MAX_LITERAL)) or int(significant or "0") > MAX_LITERAL:
+        raise _too_large(digits, span, f"numbers go up to 2⁶² ({MAX_LITERAL:,})")
+    return int(significant or "0")
+
+
+def _integers_in(token: Token) -> list[tuple[int, re.Match]]:
+    """The whole numbers of a one-line DIMS or KDIMS token, each with its match (group 1 its digits,
+    group 2 its `²`); a number out of range is E400 at its own digits."""
+    found = []
+    for match in re.finditer(r"(\d+)(²?)", str(token)):
+        col = token.column + match.start()
+        found.append((_integer(match.group(1), ast.Span(line=token.line, col=col, end_line=token.line,
+                                                        end_col=col + len(match.group(1)))), match))
+    return found
+
+
+def _too_large(text: str, span: ast.Span, why: str) -> ArchError:
+    shown = text if len(text) <= 24 else f"{text[:12]}…{text[-4:]} ({len(text):,} characters)"
+    return ArchError([Diagnostic(code="E400", span=span, message=f"the number {shown} is too large: {why}")])
 
 
 @v_args(meta=True)
@@ -302,20 +368,20 @@ class _ToAst(Transformer):
         return list(c)
 
     def kernel(self, meta, c):
-        sizes = [int(n) for n in re.findall(r"\d+", str(c[0]))]
+        sizes = [value for value, _ in _integers_in(c[0])]
         return _node(ast.Kernel, size=sizes, text=str(c[0]), span=_token_span(c[0]))
 
     def dims(self, meta, c):
         # The DIMS token (`224² × 3`, `7×7/2`) is split into its numbers here.
         token = c[0]
-        text, _, stride = str(token).partition("/")
-        items, squared = [], []
-        for number in re.findall(r"\d+²?", text):
-            items.append(_node(ast.Num, value=int(number.rstrip("²")), text=number.rstrip("²"), span=_token_span(token)))
-            squared.append(number.endswith("²"))
-        stride_num = _node(ast.Num, value=int(stride.strip()), text=stride.strip(), span=_token_span(token)) if stride else None
+        numbers = _integers_in(token)
+        stride = numbers.pop() if "/" in token else None
+        span = _token_span(token)
+        items = [_node(ast.Num, value=value, text=match.group(1), span=span) for value, match in numbers]
+        squared = [bool(match.group(2)) for _, match in numbers]
+        stride_num = _node(ast.Num, value=stride[0], text=stride[1].group(1), span=span) if stride else None
         return _node(ast.Dims, items=items, squared=squared, stride=stride_num, text=" ".join(str(token).split()),
-                        span=_token_span(token))
+                     span=span)
 
     def dims_expr(self, meta, c):
         return _node(ast.Dims, items=list(c), squared=[False] * len(c), span=_span(meta))
@@ -347,7 +413,7 @@ class _ToAst(Transformer):
         return _node(ast.Neg, operand=c[-1], span=_span(meta))
 
     def number(self, meta, c):
-        return _node(ast.Num, value=_number(str(c[0])), text=str(c[0]), span=_token_span(c[0]))
+        return _node(ast.Num, value=_number(str(c[0]), _token_span(c[0])), text=str(c[0]), span=_token_span(c[0]))
 
     def true(self, meta, c):
         return _node(ast.Bool, value=True, span=_span(meta))

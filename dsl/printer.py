@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from . import ast
 from .parse import parse
+from .source import split_lines
 
 INDENT = "    "
 
@@ -111,7 +112,7 @@ def _part(atoms: list) -> str:
 class Printer:
     def __init__(self, module: ast.Module, source: str):
         self.module = module
-        self.blank = {i + 1 for i, line in enumerate(source.splitlines()) if not line.strip()}
+        self.blank = {i + 1 for i, line in enumerate(split_lines(source)) if not line.strip(" \t")}
         self.comments = sorted(module.comments, key=lambda c: (c.span.line, c.span.col))
         self.lines: list[str] = []
 
