@@ -26,7 +26,7 @@ first tensor (`CUDA_CONTEXT` below: an assumption, stated in docs/language.md).
     >>> from archc.compiler.program import library_dir
     >>> graph = build_graph(library_dir() / "nin.arch")
     >>> saved_bytes(graph, batch=2).total, saved_bytes(graph, batch=3).total
-    (34040220, 51060316)
+    (15355860, 23033788)
 """
 
 from __future__ import annotations
