@@ -53,14 +53,16 @@ def element_outputs(graph: Graph) -> dict[str, str]:
     return {e.path: last[e.path] for e in graph.elements if e.path in last}
 
 
-def taps(graph: Graph) -> list[Tap]:
-    """The reduction taps in order, then the named outputs that are maps."""
-    fields = receptive_fields(graph)
+def taps(graph: Graph, fields: dict | None = None) -> list[Tap]:
+    """The reduction taps in order, then the named outputs that are maps (`fields`: the graph's receptive
+    fields, where the caller has them)."""
+    fields = fields if fields is not None else receptive_fields(graph)
     height = graph.input_shape[1] if len(graph.input_shape) == 3 else 1
     steps: list[Tap] = []
     heads = set(graph.aux)
+    outputs = element_outputs(graph)
     for element in graph.elements:
-        layer = element_outputs(graph).get(element.path)
+        layer = outputs.get(element.path)
         if layer is None or element.section in heads or graph.layer(layer).aux:
             continue
         shape = graph.layer(layer).out_shape

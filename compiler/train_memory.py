@@ -25,7 +25,8 @@ first tensor (`CUDA_CONTEXT` below: an assumption, stated in docs/language.md).
     >>> from archc.compiler.check import build_graph
     >>> from archc.compiler.program import library_dir
     >>> graph = build_graph(library_dir() / "nin.arch")
-    >>> saved_bytes(graph, batch=2).total, saved_bytes(graph, batch=3).total
+    >>> saved = saved_bytes(graph)
+    >>> saved.total(2), saved.total(3)
     (15355860, 23033788)
 """
 
@@ -61,28 +62,36 @@ class Recipe:
 
 @dataclass
 class Saved:
-    """The saved-for-backward bytes of one step: per layer (each storage counted at the first layer that
-    keeps it) and for the loss."""
+    """The saved-for-backward bytes of a training step as a line in the batch: per layer (each storage
+    counted at the first layer that keeps it) and for the loss, (bytes per sample, bytes in all)."""
 
-    batch: int
-    layers: dict[str, int] = field(default_factory=dict)
-    loss: int = 0
+    layers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    loss: tuple[int, int] = (0, 0)
 
-    @property
-    def total(self) -> int:
-        return sum(self.layers.values()) + self.loss
+    def at(self, batch: int) -> dict[str, int]:
+        """Each layer's bytes at `batch`."""
+        return {name: batch * per + fixed for name, (per, fixed) in self.layers.items()}
+
+    def total(self, batch: int) -> int:
+        per = sum(p for p, _ in self.layers.values()) + self.loss[0]
+        fixed = sum(f for _, f in self.layers.values()) + self.loss[1]
+        return batch * per + fixed
+
+    def loss_at(self, batch: int) -> int:
+        return batch * self.loss[0] + self.loss[1]
 
 
-def saved_bytes(graph: Graph, batch: int, recipe: Recipe = Recipe()) -> Saved:
-    """What autograd keeps for backward in one training step at `batch` (see the module's docstring)."""
+def saved_bytes(graph: Graph, recipe: Recipe = Recipe()) -> Saved:
+    """What autograd keeps for backward in one training step (see the module's docstring): every tensor
+    is a whole number of samples' worth, or of a fixed size (batch statistics, bfloat16 weight copies)."""
     in_place = in_place_layers(graph)
     storage = {"input": "input"}  # value -> the storage it lives in
     dtype = {"input": "float32"}
     kept: set = set()
-    result = Saved(batch)
+    result = Saved()
 
-    def size(value: str) -> int:
-        return batch * prod(graph.shape_of(value)) * DTYPE_BYTES[dtype[value]]
+    def size(value: str) -> int:  # per sample
+        return prod(graph.shape_of(value)) * DTYPE_BYTES[dtype[value]]
 
     for layer in graph.layers():
         spec = layer.spec
@@ -100,39 +109,42 @@ def saved_bytes(graph: Graph, batch: int, recipe: Recipe = Recipe()) -> Saved:
             storage[layer.name] = storage[layer.inputs[0]]
         else:
             storage[layer.name] = layer.name
-        total = 0
+        per_sample = fixed = 0
         for n, item in enumerate(spec.saved(layer, layer.name in in_place)):
             if item.of == "weight":
                 if not recipe.amp or spec.autocast != "lower":
                     continue  # the parameter itself
-                key, nbytes = (layer.name, "weight"), prod(layer.params["weight"]) * DTYPE_BYTES["bfloat16"]
+                key, nbytes, scales = (layer.name, "weight"), prod(layer.params["weight"]) * 2, False
             elif item.of in ("input", "output"):
                 value = layer.inputs[item.index] if item.of == "input" else layer.name
                 if item.of == "input" and spec.autocast == "lower" and compute != dtype[value]:
                     # autocast's copy of a float32 input in bfloat16
-                    key = (layer.name, "cast", item.index)
-                    nbytes = batch * prod(graph.shape_of(value)) * DTYPE_BYTES[compute]
+                    key, nbytes = (layer.name, "cast", item.index), prod(graph.shape_of(value)) * DTYPE_BYTES[compute]
                 else:
                     key, nbytes = storage[value], size(value)
+                scales = True
             else:
-                key = (layer.name, n)
-                kind = compute if item.dtype == "compute" else item.dtype
-                nbytes = (batch if item.per_sample else 1) * prod(item.shape) * DTYPE_BYTES[kind]
+                key, scales = (layer.name, n), item.per_sample
+                nbytes = prod(item.shape) * DTYPE_BYTES[compute if item.dtype == "compute" else item.dtype]
             if key not in kept:
                 kept.add(key)
-                total += nbytes
-        result.layers[layer.name] = total
-    result.loss = loss_bytes(graph, batch, recipe)
+                if scales:
+                    per_sample += nbytes
+                else:
+                    fixed += nbytes
+        result.layers[layer.name] = (per_sample, fixed)
+    result.loss = loss_bytes(graph, recipe)
     return result
 
 
-def loss_bytes(graph: Graph, batch: int, recipe: Recipe = Recipe()) -> int:
-    """The trainer's loss (runtime/trainer.py `_loss`): per head, log_softmax keeps its float32 result and
-    nll_loss a scalar total weight (with label smoothing also a mask of the ignored labels and a count);
-    the labels, int64, once."""
+def loss_bytes(graph: Graph, recipe: Recipe = Recipe()) -> tuple[int, int]:
+    """The trainer's loss (runtime/trainer.py `_loss`), (per sample, in all): per head, log_softmax keeps its
+    float32 result and nll_loss a scalar total weight (with label smoothing also a mask of the ignored
+    labels and a count); the labels, int64, once."""
     heads = [graph.result, *graph.aux.values()]
-    per_head = 4 + (batch + 8 if recipe.label_smoothing > 0 else 0)
-    return sum(batch * prod(graph.shape_of(h)) * 4 + per_head for h in heads) + batch * 8
+    smoothing = recipe.label_smoothing > 0
+    per_sample = sum(prod(graph.shape_of(h)) * 4 for h in heads) + 8 + (len(heads) if smoothing else 0)
+    return per_sample, len(heads) * (4 + (8 if smoothing else 0))
 
 
 @dataclass(frozen=True)
@@ -165,22 +177,25 @@ def optimizer_bytes(graph: Graph, recipe: Recipe) -> int:
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}: one of {', '.join(OPTIMIZERS)}")
 
 
-def step_memory(graph: Graph, batch: int, recipe: Recipe = Recipe()) -> Step:
+def step_memory(graph: Graph, batch: int, recipe: Recipe = Recipe(), saved: Saved | None = None) -> Step:
+    """The step at `batch` (`saved`: the graph's saved_bytes under `recipe`, where the caller has it)."""
+    saved = saved or saved_bytes(graph, recipe)
     layers = graph.layers()
     params = 4 * sum(l.param_count for l in layers)
     buffers = sum(4 * prod(s) if s else 8 for l in layers for s in l.buffers.values())  # the step count: int64
     compute = 2 if recipe.amp else 4
     largest = max((prod(l.out_shape) for l in layers), default=0)
     return Step(batch=batch, params=params, buffers=buffers, gradients=params, optimizer=optimizer_bytes(graph, recipe),
-                saved=saved_bytes(graph, batch, recipe).total, transient=2 * batch * largest * compute)
+                saved=saved.total(batch), transient=2 * batch * largest * compute)
 
 
 def largest_batch(graph: Graph, budget: int, recipe: Recipe = Recipe(), context: int = CUDA_CONTEXT,
-                  overhead: float = ALLOCATOR_OVERHEAD) -> int:
+                  overhead: float = ALLOCATOR_OVERHEAD, saved: Saved | None = None) -> int:
     """The largest batch whose estimated training peak fits `budget` bytes less `context`, the batch's
     tensors taking `overhead` times their bytes (0 where not even one sample fits). Every part of a step
     is affine in the batch, so two steps give the line."""
-    one, two = step_memory(graph, 1, recipe).peak, step_memory(graph, 2, recipe).peak
+    saved = saved or saved_bytes(graph, recipe)
+    one, two = step_memory(graph, 1, recipe, saved).peak, step_memory(graph, 2, recipe, saved).peak
     per_sample, fixed = two - one, 2 * one - two
     room = budget - context - fixed
     return max(0, int(room // (per_sample * overhead))) if per_sample > 0 else 0

@@ -57,7 +57,7 @@ def assert_exact(file, variant=None, input=None, batches=(2, 3), recipes=(Recipe
         for batch in batches:
             expected = measured(model, graph.input_shape, batch, recipe.amp, recipe.channels_last,
                                 recipe.label_smoothing)
-            assert saved_bytes(graph, batch, recipe).total == expected, (recipe, batch)
+            assert saved_bytes(graph, recipe).total(batch) == expected, (recipe, batch)
 
 
 FP32, BF16 = Recipe(), Recipe(amp=True)
@@ -128,15 +128,15 @@ layers:
         for batch in (2, 5):
             expected = measured(model, graph.input_shape, batch, recipe.amp, recipe.channels_last,
                                 recipe.label_smoothing)
-            assert saved_bytes(graph, batch, recipe).total == expected, (recipe, batch)
+            assert saved_bytes(graph, recipe).total(batch) == expected, (recipe, batch)
 
 
 def test_the_figure_is_affine_in_the_batch_and_counts_each_storage_once():
     graph = build_graph(ZOO / "resnet.arch", variant="resnet50")
-    one, two, three = (saved_bytes(graph, b).total for b in (1, 2, 3))
+    one, two, three = (saved_bytes(graph).total(b) for b in (1, 2, 3))
     assert three - two == two - one > 0
     # every bottleneck's input is kept by its first conv and by the projection's: counted once
-    per_layer = saved_bytes(graph, 1).layers
+    per_layer = saved_bytes(graph).at(1)
     projection = next(l for l in graph.layers() if "shortcut" in l.name and l.op == "conv")
     assert per_layer[projection.name] == 0
 
@@ -172,7 +172,7 @@ def test_check_reports_training_memory():
     graph = build_graph(ZOO / "resnet.arch", variant="resnet50")
     recipe = Recipe(amp=True, optimizer="sgd")
     train = data["training"]
-    assert train["saved_bytes"] == saved_bytes(graph, 32, recipe).total
+    assert train["saved_bytes"] == saved_bytes(graph, recipe).total(32)
     assert train["peak_bytes"] == step_memory(graph, 32, recipe).peak
     assert train["max_batch"] == largest_batch(graph, 6 * 2**30, recipe)
     saved = {l["name"]: l["saved_bytes"] for l in data["layers"]}
