@@ -10,7 +10,7 @@ from .compiler.program import library_dir
 
 
 def build(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
-          **params: Any):
+          features: bool | str | list[str] | None = None, **params: Any):
     """The network as a torch.nn.Module: the file `archc build` writes, compiled, so the module has its
     classes and names (`model.features[1]` is row 1's block).
 
@@ -18,12 +18,19 @@ def build(path: str | Path, *, variant: str | None = None, input: str | tuple[in
         >>> type(model.features[1]).__name__, model.classifier[2].linear.out_features
         ('Bneck', 42)
 
-    Network parameters go in as Python values (`num_classes=42`, `aux=False`).
-    Raises ArchError if the file has errors. Imports torch.
+    Network parameters go in as Python values (`num_classes=42`, `aux=False`). `features`: a backbone
+    instead (compiler/features.py) that returns the feature taps' maps (`archc check` lists them):
+    True for every reduction step (a list), or tap names (a dict by name).
+    Raises ArchError if the file has errors or a tap name is unknown. Imports torch.
     """
     from .compiler.emit_torch import build_module
 
-    return build_module(build_graph(path, variant=variant, input=input, **params))
+    graph = build_graph(path, variant=variant, input=input, **params)
+    if features is None or features is False:
+        return build_module(graph)
+    from .compiler.features import backbone
+
+    return backbone(build_module(graph), graph, features, file=str(path))
 
 
 def port(model, reference):

@@ -1,7 +1,9 @@
 """The `archc` command line. Exit status: 0 ok, 1 the file has errors, 2 usage.
 
     archc check FILE [--variant V] [--set NAME=VALUE]... [--input CxHxW] [--batch N] [--memory SIZE] [--json] [--compact]
-                [--convention torchinfo|thop|fvcore]
+                [--convention torchinfo|thop|fvcore|ptflops|calflops|calflops-flops|all] [--explain FIGURE]
+                [--rf] [--taps] [--optimizer sgd|adam|adamw|rmsprop] [--momentum M] [--[no-]amp] [--[no-]channels-last]
+    archc diff A.arch[:VARIANT] B.arch[:VARIANT] [--json]; archc diff FILE --weights CKPT.pt   (archc/cli_diff.py)
     archc fmt FILE... [--check]
     archc build FILE [-o OUT.py] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
     archc graph FILE -o OUT.svg|OUT.png|OUT.dot [--depth N] [--variant V] [--set NAME=VALUE]... [--input CxHxW]
@@ -68,7 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--compact", action="store_true",
                        help="one line per table row (and per statement outside a table), without the layers")
-    _convention_argument(check)
+    _convention_argument(check, every=True)
+    check.add_argument("--explain", metavar="FIGURE",
+                       help="a published cost such as 0.122993904G: say which convention, multiplier and batch give it")
+    check.add_argument("--rf", action="store_true", help="show each layer's and row's receptive field (size and jump)")
+    check.add_argument("--taps", action="store_true", help="show the feature taps: the maps a backbone yields")
+    training = check.add_argument_group("training memory (the trainer's settings; default: as it runs on a GPU)")
+    training.add_argument("--optimizer", default="adamw", metavar="sgd|adam|adamw|rmsprop",
+                          help="whose state the step holds (default adamw)")
+    training.add_argument("--momentum", type=float, default=0.9, help="SGD's and RMSprop's (default 0.9; 0: none)")
+    training.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                          help="bfloat16 autocast (default on)")
+    training.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                          help="channels_last tensors (default on; changes no size)")
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout, table columns aligned")
     fmt.add_argument("files", nargs="+")
@@ -114,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     lsp = sub.add_parser("lsp", help="a language server for editors, over stdin and stdout (needs archc[lsp])")
     lsp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the only transport")
 
+    from . import cli_diff  # two networks, or a network and a checkpoint
+
+    cli_diff.add_arguments(sub.add_parser("diff", help="what differs between two networks, or which tensors of a "
+                                                        "checkpoint load into a network"))
+
     from . import cli_tools  # data, eval, predict, cam
 
     cli_tools.add_commands(sub)
@@ -141,10 +160,13 @@ def _network_arguments(command: argparse.ArgumentParser, checkpoint: bool = Fals
     command.add_argument("--input", help="input size CxHxW (default: the file's `input`)")
 
 
-def _convention_argument(command: argparse.ArgumentParser) -> None:
+def _convention_argument(command: argparse.ArgumentParser, every: bool = False) -> None:
     # the names are checked by check(), which knows them (compiler/conventions.py)
-    command.add_argument("--convention", default="torchinfo", metavar="torchinfo|thop|fvcore",
-                         help="count MACs as torchinfo 1.8 (default), thop 0.1.1 or fvcore 0.1.5 count them")
+    names = "torchinfo|thop|fvcore|ptflops|calflops|calflops-flops" + ("|all" if every else "")
+    command.add_argument("--convention", default="torchinfo", metavar=names,
+                         help="count MACs as torchinfo 1.8 (default), thop 0.1.1, fvcore 0.1.5, ptflops 0.7.5 or "
+                              "calflops 0.3.2 (its MACs, or its FLOPs) count them"
+                              + ("; all: every one side by side, per kind of layer" if every else ""))
 
 
 def _depth(text: str) -> int:
@@ -208,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "diff":
+            from . import cli_diff
+
+            return cli_diff.diff(args)
         if args.command == "lsp":
             return _lsp()
         if args.command == "train":
@@ -256,11 +282,13 @@ def network_file(path: str, accept_checkpoint: bool = False) -> str:
 def _check(args) -> int:
     from .compiler.check import UsageError, check
     from .dsl.diagnostics import in_reading_order
+    from .compiler.train_memory import Recipe
 
     network_file(args.file)
+    recipe = Recipe(amp=args.amp, channels_last=args.channels_last, optimizer=args.optimizer, momentum=args.momentum)
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
-                       convention=args.convention, **_overrides(args.set))
+                       convention=args.convention, recipe=recipe, explain=args.explain, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     report = report.model_copy(update={"diagnostics": in_reading_order(report.diagnostics, report.sources)})
@@ -269,7 +297,7 @@ def _check(args) -> int:
     else:
         from .report import print_report
 
-        print_report(report, compact=args.compact)
+        print_report(report, compact=args.compact, rf=args.rf, taps=args.taps)
     return EXIT_OK if report.ok else EXIT_ERRORS
 
 

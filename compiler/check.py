@@ -21,12 +21,16 @@ from pydantic import BaseModel, ConfigDict
 
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic
+from . import analyses
+from .analyses import ConventionsReport, FieldReport, RowReport, TapReport, TrainingReport
 from .conventions import CONVENTIONS, layer_macs
 from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .evaluate import Ref
 from .graph import Graph
 from .pipeline import State, UsageError, choices, compile_network, sources_of
 from .sizes import parse_input, parse_memory
+from .receptive import receptive_fields
+from .train_memory import OPTIMIZERS, Recipe
 
 BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
 
@@ -44,6 +48,8 @@ class LayerReport(BaseModel):
     buffers: int
     macs: int
     aux: bool
+    rf: FieldReport | None = None  # its receptive field (compiler/receptive.py)
+    saved_bytes: int = 0  # what autograd keeps for its backward in a training step at the batch
 
 
 class Memory(BaseModel):
@@ -76,6 +82,11 @@ class Report(BaseModel):
     layers: list[LayerReport]
     outputs: dict[str, list[int]]
     diagnostics: list[Diagnostic]
+    rows: list[RowReport] = []
+    taps: list[TapReport] = []  # the feature maps a backbone yields (compiler/taps.py)
+    training: TrainingReport | None = None  # one training step's memory (compiler/train_memory.py)
+    conventions: ConventionsReport | None = None  # with convention "all": every convention side by side
+    explained: list[str] = []  # with `explain`: which convention gives the figure
     sources: dict[str, str] = {}
 
     @property
@@ -90,18 +101,34 @@ class Report(BaseModel):
 
 def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
           batch: int = 1, memory: str | int | None = None, text: str | None = None,
-          convention: str = DEFAULT_CONVENTION, overlay: dict[str, str] | None = None, **params: Any) -> Report:
-    """Check a .arch file: every shape, parameter count, MAC count and memory figure.
+          convention: str = DEFAULT_CONVENTION, overlay: dict[str, str] | None = None, recipe: Recipe | None = None,
+          explain: str | None = None, **params: Any) -> Report:
+    """Check a .arch file: every shape, parameter count, MAC count and memory figure, receptive fields,
+    feature taps and a training step's memory.
 
-    `convention` names how MACs are counted: torchinfo (default), thop or fvcore. `overlay`: texts of
-    used files in place of the disk's (compiler/program.py `load`).
+    `convention` names how MACs are counted: torchinfo (default), thop, fvcore, ptflops, calflops,
+    calflops-flops, or "all" (torchinfo's total, and every convention in `report.conventions`). `recipe`:
+    the trainer's settings for the training memory (compiler/train_memory.py; default: AdamW, bf16
+    autocast, channels_last, as the trainer runs on a GPU). `explain`: a published figure such as
+    "0.122993904G", traced to the convention that gives it. `overlay`: texts of used files in place of
+    the disk's (compiler/program.py `load`).
     Raises UsageError for bad arguments; problems in the file come back as
     `report.diagnostics` (ArchError is caught here too).
     """
     if batch < 1:
         raise UsageError("the batch must be at least 1")
-    if convention not in CONVENTIONS:
-        raise UsageError(f"no MAC convention '{convention}'" + choices(convention, CONVENTIONS))
+    if convention not in CONVENTIONS and convention != "all":
+        raise UsageError(f"no MAC convention '{convention}'" + choices(convention, [*CONVENTIONS, "all"]))
+    recipe = recipe or Recipe(amp=True, channels_last=True)
+    if recipe.optimizer not in OPTIMIZERS:
+        raise UsageError(f"no optimizer '{recipe.optimizer}'" + choices(recipe.optimizer, OPTIMIZERS))
+    if not 0 <= recipe.momentum < 1:
+        raise UsageError(f"the momentum must be at least 0 and below 1, not {recipe.momentum:g}")
+    if explain is not None:
+        try:
+            analyses.parse_figure(explain)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     budget = parse_memory(memory) if isinstance(memory, str) else memory
     shape_override = parse_input(input) if isinstance(input, str) else input
     state = compile_network(path, variant=variant, input=shape_override, text=text, overlay=overlay,
@@ -116,7 +143,7 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
             hint="names are checked now; shapes when a network uses the blocks"))
     if state.graph is None:
         return _failed(diagnostics, state.sources or {}, batch, budget)
-    return _summarise(state, variant, batch, budget, diagnostics, convention)
+    return _summarise(state, variant, batch, budget, diagnostics, convention, recipe, explain)
 
 
 def build_graph(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
@@ -161,8 +188,12 @@ def max_batch(graph: Graph, budget: int) -> int:
     return max(0, (budget - params) // per_sample) if per_sample else 0
 
 
-def _summarise(state: State, variant, batch, budget, diagnostics, convention) -> Report:
+def _summarise(state: State, variant, batch, budget, diagnostics, convention, recipe, explain) -> Report:
     program, graph, values = state.program, state.graph, state.values
+    fields = receptive_fields(graph)
+    train, saved = analyses.training(graph, batch, recipe, budget)
+    every = convention == "all"
+    convention = DEFAULT_CONVENTION if every else convention
     layers = graph.layers()
     last = graph.shape_of(graph.result)
     input_b, fwd_b, params_b = memory_bytes(graph, batch)
@@ -180,8 +211,12 @@ def _summarise(state: State, variant, batch, budget, diagnostics, convention) ->
         layers=[LayerReport.model_construct(
             name=l.name, op=l.op, file=l.file, line=l.span.line, row_file=l.row_file or None,
             row_line=l.row.line if l.row else None, output_shape=list(l.out_shape), params=l.param_count,
-            buffers=l.buffer_count, macs=layer_macs(l, convention), aux=l.aux) for l in layers],
+            buffers=l.buffer_count, macs=layer_macs(l, convention), aux=l.aux,
+            rf=analyses.field_report(fields.get(l.name)), saved_bytes=saved[l.name]) for l in layers],
         outputs={name: list(graph.shape_of(node)) for name, node in graph.outputs.items()},
+        rows=analyses.rows(graph, fields, layers), taps=analyses.tap_reports(graph, fields), training=train,
+        conventions=analyses.conventions(graph, batch, (program.network.name, variant)) if every else None,
+        explained=analyses.explain(explain, graph, batch) if explain else [],
         diagnostics=diagnostics, sources=program.sources)
 
 

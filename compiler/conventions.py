@@ -24,6 +24,17 @@ whole numbers over the batch, not per sample.
   fixed-window average pooling included, is skipped with a warning. One
   "flop" is one multiply-add.
 
+- ptflops: `ptflops.get_model_complexity_info` 0.7.5 with its default
+  pytorch backend (module hooks, and patches of torch.nn.functional calls,
+  eval mode, batch 1). It counts batch norm (2 per element), activations and
+  pools (per element) and the conv and linear biases; a module whose
+  forward calls a patched function is counted twice (nn.ReLU, nn.GELU and
+  every pool), as ptflops does.
+- calflops: `calflops.calculate_flops` 0.3.2 (patches of torch.nn.functional
+  and tensor methods, eval mode): `calflops` is its MACs (conv and linear
+  only), `calflops-flops` its FLOPs (2 per MAC, the conv bias, batch norm,
+  pools and the activations it patches, not the linear bias).
+
 thop and fvcore price ops by where torch runs them: torchvision's Inception
 v3 pools its branches with `F.avg_pool2d`, which thop's module hooks never
 see, so thop on torchvision's model counts those pools as zero while it
@@ -50,7 +61,13 @@ CONVENTIONS = {
     "torchinfo": dict.fromkeys(OPS, _torchinfo),
     "thop": {name: op.thop for name, op in OPS.items()},
     "fvcore": {name: op.fvcore for name, op in OPS.items()},
+    "ptflops": {name: op.ptflops for name, op in OPS.items()},
+    "calflops": {name: op.calflops for name, op in OPS.items()},
+    "calflops-flops": {name: op.calflops_flops for name, op in OPS.items()},
 }
+# What each convention's figure is: multiply-adds, or floating-point operations
+UNITS = {"torchinfo": "MACs", "thop": "MACs", "fvcore": "MACs", "ptflops": "MACs", "calflops": "MACs",
+         "calflops-flops": "FLOPs"}
 DEFAULT = "torchinfo"
 
 

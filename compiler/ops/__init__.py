@@ -13,12 +13,17 @@ from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxP
 
 OPS: dict[str, Op] = {}
 
+# What every op must declare: its kind, its MACs under each counting convention (compiler/conventions.py),
+# its window (compiler/receptive.py) and what its backward keeps (compiler/train_memory.py).
+REQUIRED = ("category", "thop", "fvcore", "ptflops", "calflops", "calflops_flops", "window", "saved")
+
 for _cls in (Conv, BatchNorm, Lrn, *ACTIVATIONS, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
              Linear, Dropout, StochasticDepth, Identity, Flatten, Add, Concat, Multiply):
     if _cls.name in OPS:
         raise RuntimeError(f"op {_cls.name!r} registered twice")
-    missing = [attr for attr in ("category", "thop", "fvcore") if not hasattr(_cls, attr)]
-    if missing or _cls.category not in CATEGORIES or (_cls.module is None) == _cls.callable_:
+    missing = [attr for attr in REQUIRED if not hasattr(_cls, attr)]
+    if missing or _cls.category not in CATEGORIES or (_cls.module is None) == _cls.callable_ \
+            or _cls.autocast not in ("lower", "float32", "keep"):
         raise RuntimeError(f"op {_cls.name!r} does not declare {missing or 'a category, module or join'}")
     OPS[_cls.name] = _cls()
     _FIELDS[_cls] = tuple(_cls.Attrs.model_fields)

@@ -74,9 +74,78 @@ class Arg:
 Rule = Callable[[Any, int], int]  # (layer, batch) -> MACs of the whole batch under one convention
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where an output position looks in the input, per axis (height, width): kernel, stride, the padding
+    before the first position, dilation (compiler/receptive.py composes them, Araujo et al. 2019)."""
+
+    k: tuple[int, int] = (1, 1)
+    s: tuple[int, int] = (1, 1)
+    p: tuple[int, int] = (0, 0)
+    d: tuple[int, int] = (1, 1)
+
+
+POINTWISE = Window()  # each output position sees its own input position (activations, batch norm, dropout)
+GLOBAL = "global"  # each output sees the whole input (global pooling, flatten, linear)
+IRREGULAR = "irregular"  # windows of different sizes or strides (adaptive pooling that does not divide)
+
+WindowRule = Callable[[Any], "Window | str"]  # (layer) -> its window, GLOBAL or IRREGULAR
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor that autograd keeps for backward when a layer runs in training (compiler/train_memory.py):
+    its input at `index`, its output, or one the op makes (`new`: a mask, pooling indices, batch statistics,
+    a copy of an input it overwrites), of `shape` (with the batch in front when `per_sample`) and `dtype`
+    ("compute": the dtype the layer runs in). `weight`: a parameter, which costs nothing more in float32
+    and is saved as a bfloat16 copy under autocast."""
+
+    of: str  # "input", "output", "new", "weight"
+    index: int = 0
+    shape: tuple[int, ...] = ()
+    per_sample: bool = True
+    dtype: str = "compute"  # "compute", "float32", "int64", "bool"
+
+
+SavedRule = Callable[[Any, bool], tuple[Saved, ...]]  # (layer, runs in place) -> what its backward keeps
+
+
 def free(layer, batch: int) -> int:
     """Counted as zero: no multiply-add, or a module/op the tool has no rule for."""
     return 0
+
+
+def input_elements(layer, batch: int) -> int:
+    """One per input element (ptflops' and calflops' pooling, calflops' activations)."""
+    return batch * prod(layer.in_shapes[0])
+
+
+def pointwise(layer) -> Window:
+    return POINTWISE
+
+
+def whole(layer) -> str:
+    return GLOBAL
+
+
+def keeps_nothing(layer, in_place: bool) -> tuple[Saved, ...]:
+    return ()
+
+
+def keeps_input(layer, in_place: bool) -> tuple[Saved, ...]:
+    return (Saved("input"),)
+
+
+def keeps_output(layer, in_place: bool) -> tuple[Saved, ...]:
+    return (Saved("output"),)
+
+
+def never(layer) -> bool:
+    return False
+
+
+def always(layer) -> bool:
+    return True
 
 
 class Op:
@@ -102,9 +171,22 @@ class Op:
     keeps_inputs_only: ClassVar[bool] = False  # its backward needs its inputs (or nothing), never its output
     identity_at_eval: ClassVar[bool] = False  # returns its very input in eval mode (dropout, identity)
 
-    # MACs under the other conventions (compiler/conventions.py); every op states both.
+    # MACs under the other conventions (compiler/conventions.py); every op states each.
     thop: ClassVar[Rule]
     fvcore: ClassVar[Rule]
+    ptflops: ClassVar[Rule]
+    calflops: ClassVar[Rule]  # calflops' MACs
+    calflops_flops: ClassVar[Rule]  # and its FLOPs
+
+    # The analyses (compiler/receptive.py, compiler/train_memory.py); every op states each.
+    window: ClassVar[WindowRule]  # where its outputs look in its input
+    saved: ClassVar[SavedRule]  # what autograd keeps for its backward in a training step
+    # The dtype it computes in under bfloat16 autocast: "lower" (conv, linear: inputs and weights are cast
+    # to bfloat16), "float32" (ops torch's autocast runs in float32), "keep" (its input's dtype).
+    autocast: ClassVar[str] = "keep"
+    # Whether its output is its input's very storage in training (a view, or the input returned unchanged);
+    # layers that run in place (compiler/inplace.py) share their input's storage as well.
+    returns_input: ClassVar[Callable[[Any], bool]] = staticmethod(never)
 
     @property
     def fields(self) -> tuple[str, ...]:

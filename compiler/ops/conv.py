@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..pyexpr import FUNCTIONS, Cmp, IfElse, Lit, call
-from .base import MAX_WEIGHT, Arg, Attrs, Op, ShapeError, check_dims, check_window, need_map, pair
+from .base import MAX_WEIGHT, Arg, Attrs, Op, Saved, ShapeError, Window, check_dims, check_window, need_map, pair
 
 IntPair = int | tuple[int, int]
 
@@ -72,6 +72,43 @@ def _fvcore(layer, batch: int) -> int:
     return batch * prod(layer.params["weight"]) * prod(layer.out_shape[1:])
 
 
+def _ptflops(layer, batch: int) -> int:
+    # ptflops' conv_flops_counter_hook: weight elements × output positions, plus one per output element for
+    # the bias
+    bias = prod(layer.out_shape) if "bias" in layer.params else 0
+    return batch * (prod(layer.params["weight"]) * prod(layer.out_shape[1:]) + bias)
+
+
+def _calflops(layer, batch: int) -> int:
+    # calflops' _conv_flops_compute on F.conv2d, its MACs: kernel × in_c × out_c / groups per output position
+    return batch * prod(layer.params["weight"]) * prod(layer.out_shape[1:])
+
+
+def _calflops_flops(layer, batch: int) -> int:
+    # its FLOPs: two per MAC, and out_c per output position for the bias
+    bias = prod(layer.out_shape) if "bias" in layer.params else 0
+    return 2 * _calflops(layer, batch) + batch * bias
+
+
+def _window(layer) -> Window:
+    a = layer.attrs
+    (kh, kw), (sh, sw), (dh, dw) = pair(a.k), pair(a.stride), pair(a.dilation)
+    if a.padding == "same":  # torch pads d·(k - 1) in all, the larger half after the input
+        before = (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
+    elif a.padding == "valid":
+        before = (0, 0)
+    elif a.padding is None:
+        before = ((kh - 1) // 2 * dh, (kw - 1) // 2 * dw)
+    else:
+        before = pair(a.padding)
+    return Window((kh, kw), (sh, sw), before, (dh, dw))
+
+
+def _saved(layer, in_place: bool) -> tuple[Saved, ...]:
+    # convolution_backward needs the input (for the weight's gradient) and the weight (for the input's)
+    return (Saved("input"), Saved("weight"))
+
+
 class Conv(Op):
     name = "conv"
     Attrs = ConvAttrs
@@ -87,6 +124,9 @@ class Conv(Op):
             Arg("dilation", "dilation", default=1), Arg("groups", "groups", default=1),
             Arg("bias", "bias", default=True))
     thop, fvcore = staticmethod(_thop), staticmethod(_fvcore)
+    ptflops, calflops, calflops_flops = staticmethod(_ptflops), staticmethod(_calflops), staticmethod(_calflops_flops)
+    window, saved = staticmethod(_window), staticmethod(_saved)
+    autocast = "lower"
 
     def padding(self, a: ConvAttrs) -> tuple[int, int]:
         (kh, kw), (dh, dw) = pair(a.k), pair(a.dilation)

@@ -6,7 +6,7 @@ from math import prod
 
 from pydantic import Field
 
-from .base import Arg, Attrs, Op, ShapeError, check_dims
+from .base import Arg, Attrs, Op, Saved, ShapeError, check_dims, whole
 
 
 class LinearAttrs(Attrs):
@@ -24,6 +24,23 @@ def _fvcore(layer, batch: int) -> int:
     return batch * prod(layer.in_shapes[0]) * layer.out_shape[0]
 
 
+def _ptflops(layer, batch: int) -> int:
+    # ptflops' linear_flops_counter_hook: in × out, plus out for the bias
+    bias = layer.out_shape[0] if "bias" in layer.params else 0
+    return batch * (layer.in_shapes[0][0] * layer.out_shape[0] + bias)
+
+
+def _calflops(layer, batch: int) -> int:
+    # calflops' _linear_flops_compute on F.linear: input elements × out_features MACs, twice that in FLOPs;
+    # the bias is not counted
+    return batch * layer.in_shapes[0][0] * layer.out_shape[0]
+
+
+def _saved(layer, in_place: bool) -> tuple[Saved, ...]:
+    # addmm's backward: the input (for the weight's gradient) and the weight (for the input's)
+    return (Saved("input"), Saved("weight"))
+
+
 class Linear(Op):
     name = "linear"
     Attrs = LinearAttrs
@@ -34,6 +51,10 @@ class Linear(Op):
     out_attr = "out"
     args = (Arg("out_features", "out", positional=True), Arg("bias", "bias", default=True))
     thop, fvcore = staticmethod(_thop), staticmethod(_fvcore)
+    ptflops, calflops = staticmethod(_ptflops), staticmethod(_calflops)
+    calflops_flops = staticmethod(lambda layer, batch: 2 * _calflops(layer, batch))
+    window, saved = staticmethod(whole), staticmethod(_saved)
+    autocast = "lower"
 
     def infer(self, a: LinearAttrs, inputs):
         if len(inputs[0]) != 1:

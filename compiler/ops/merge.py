@@ -3,7 +3,7 @@ They hold no module: `join` is the forward expression over their inputs, by posi
 
 from __future__ import annotations
 
-from .base import Op, ShapeError, fmt_shape, free
+from .base import Op, Saved, ShapeError, fmt_shape, free, keeps_nothing, pointwise
 
 
 class Add(Op):
@@ -12,7 +12,11 @@ class Add(Op):
     category = "join"
     keeps_inputs_only = True
     join = "{0} + {1}"
-    thop = fvcore = staticmethod(free)  # computed outside any module: neither tool sees it
+    # computed outside any module with `+`, `+=`, torch.cat and `*`: no tool sees them (ptflops and calflops
+    # patch torch.add and Tensor.add, not the operators)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    # the inputs at the same position meet (compiler/receptive.py takes the union of their fields)
+    window, saved = staticmethod(pointwise), staticmethod(keeps_nothing)
 
     def infer(self, a, inputs):
         if inputs[0] != inputs[1]:
@@ -27,7 +31,8 @@ class Concat(Op):
     category = "join"
     keeps_inputs_only = True
     join = "torch.cat([{all}], 1)"
-    thop = fvcore = staticmethod(free)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    window, saved = staticmethod(pointwise), staticmethod(keeps_nothing)
 
     def infer(self, a, inputs):
         spatial = {s[1:] for s in inputs}
@@ -43,7 +48,9 @@ class Multiply(Op):
     category = "join"
     keeps_inputs_only = True
     join = "{0} * {1}"
-    thop = fvcore = staticmethod(free)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    window = staticmethod(pointwise)
+    saved = staticmethod(lambda layer, in_place: (Saved("input", 0), Saved("input", 1)))  # each for the other
 
     def infer(self, a, inputs):
         x, gate = inputs

@@ -7,11 +7,27 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Arg, Attrs, Op, check_dims, free
+from .base import Arg, Attrs, Op, Saved, always, check_dims, free, keeps_nothing, pointwise, whole
 
 
 class DropoutAttrs(Attrs):
     p: float = Field(default=0.5, ge=0, le=1)
+
+
+def _dropout_saved(layer, in_place: bool) -> tuple[Saved, ...]:
+    # input × mask / (1 - p): the mask, of the input's dtype; at p = 1 a zero scalar instead
+    if layer.attrs.p == 0:
+        return ()
+    if layer.attrs.p == 1:
+        return (Saved("new", shape=(), per_sample=False),)
+    return (Saved("new", shape=layer.in_shapes[0]),)
+
+
+def _depth_saved(layer, in_place: bool) -> tuple[Saved, ...]:
+    # x * noise (compiler/templates/network.py.j2): the noise, one per sample ("row") or one in all
+    if layer.attrs.p == 0:
+        return ()
+    return (Saved("new", shape=(1,), per_sample=layer.attrs.mode == "row"),)
 
 
 class Dropout(Op):
@@ -22,7 +38,10 @@ class Dropout(Op):
     doc = "dropout(p=0.5)"
     module = "nn.Dropout"
     args = (Arg("p", "p", default=0.5),)
-    thop = fvcore = staticmethod(free)  # identity in eval mode
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)  # identity in eval mode
+    window = staticmethod(pointwise)
+    saved = staticmethod(_dropout_saved)
+    returns_input = staticmethod(lambda layer: layer.attrs.p == 0)  # torch returns its input at p = 0
 
 
 class StochasticDepthAttrs(Attrs):
@@ -38,7 +57,9 @@ class StochasticDepth(Op):
     doc = "stochastic_depth(p, mode='row'): drops whole samples of a residual branch (torchvision.ops)"
     module = "StochasticDepth"  # torchvision.ops.StochasticDepth, written into the file: it imports only torch
     args = (Arg("p", "p", positional=True), Arg("mode", "mode", default="row"))
-    thop = fvcore = staticmethod(free)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    window, saved = staticmethod(pointwise), staticmethod(_depth_saved)
+    returns_input = staticmethod(lambda layer: layer.attrs.p == 0)
 
 
 class Identity(Op):
@@ -47,7 +68,8 @@ class Identity(Op):
     identity_at_eval = True
     doc = "identity()"
     module = "nn.Identity"
-    thop = fvcore = staticmethod(free)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    window, saved, returns_input = staticmethod(pointwise), staticmethod(keeps_nothing), staticmethod(always)
 
 
 class Flatten(Op):
@@ -56,7 +78,10 @@ class Flatten(Op):
     doc = "flatten(): C×H×W to a vector of C·H·W"
     module = "nn.Flatten"
     reshapes = True
-    thop = fvcore = staticmethod(free)
+    thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
+    # a view: its output is its input's storage; each element sees what its position saw, the vector as a
+    # whole the whole input
+    window, saved, returns_input = staticmethod(whole), staticmethod(keeps_nothing), staticmethod(always)
 
     def infer(self, a, inputs):
         return check_dims((prod(inputs[0]),))

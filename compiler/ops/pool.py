@@ -6,7 +6,8 @@ from math import ceil, prod
 
 from pydantic import Field
 
-from .base import Arg, Attrs, Op, ShapeError, check_dims, check_window, free, need_map, pair
+from .base import (GLOBAL, IRREGULAR, Arg, Attrs, Op, Saved, ShapeError, Window, check_dims, check_window, free,
+                   input_elements, keeps_input, keeps_nothing, need_map, pair)
 
 IntPair = int | tuple[int, int]
 
@@ -44,9 +45,41 @@ def _fvcore_adaptive_avgpool(layer, batch: int) -> int:
     return batch * prod(layer.in_shapes[0])
 
 
+def _ptflops(layer, batch: int) -> int:
+    # ptflops' pool_flops_counter_hook counts the input's elements, and its patch of F.max_pool2d
+    # (F.avg_pool2d, F.adaptive_*), which the module's forward calls, counts them again
+    return 2 * input_elements(layer, batch)
+
+
+def _window(layer) -> Window:
+    a = layer.attrs
+    return Window(pair(a.k), pair(a.stride if a.stride is not None else a.k), pair(a.padding))
+
+
+def _with_indices(layer, in_place: bool) -> tuple[Saved, ...]:
+    # max_pool2d_with_indices_backward: the input and the argmax of every output, int64
+    return (Saved("input"), Saved("new", shape=layer.out_shape, dtype="int64"))
+
+
+def _adaptive_window(layer):
+    (_, h, w), (_, oh, ow) = layer.in_shapes[0], layer.out_shape
+    if (oh, ow) == (1, 1):
+        return GLOBAL
+    if h % oh or w % ow:
+        return IRREGULAR  # windows of two sizes: no one stride describes them
+    return Window((h // oh, w // ow), (h // oh, w // ow))
+
+
+def _adaptive_avg_saved(layer, in_place: bool) -> tuple[Saved, ...]:
+    # to 1×1, torch computes a mean over H and W, whose backward needs only the sizes
+    return () if layer.out_shape[1:] == (1, 1) else (Saved("input"),)
+
+
 class _Pool(Op):
     Attrs = PoolAttrs
     category = "pool"
+    ptflops, calflops_flops, calflops = staticmethod(_ptflops), staticmethod(input_elements), staticmethod(free)
+    window = staticmethod(_window)
     args = (Arg("kernel_size", "k", positional=True), Arg("stride", "stride", default=None),
             Arg("padding", "padding", default=0), Arg("ceil_mode", "ceil", default=False))
 
@@ -67,6 +100,7 @@ class MaxPool(_Pool):
     doc = "maxpool(k, stride=k, padding=0, ceil=false)"
     module = "nn.MaxPool2d"
     thop = fvcore = staticmethod(free)
+    saved = staticmethod(_with_indices)
 
 
 class AvgPool(_Pool):
@@ -75,6 +109,7 @@ class AvgPool(_Pool):
     module = "nn.AvgPool2d"
     thop = staticmethod(_thop_avgpool)
     fvcore = staticmethod(free)  # aten::avg_pool2d has no handle in fvcore
+    saved = staticmethod(keeps_input)
 
 
 class AdaptiveAttrs(Attrs):
@@ -84,6 +119,8 @@ class AdaptiveAttrs(Attrs):
 class _Adaptive(Op):
     Attrs = AdaptiveAttrs
     category = "pool"
+    ptflops, calflops_flops, calflops = staticmethod(_ptflops), staticmethod(input_elements), staticmethod(free)
+    window = staticmethod(_adaptive_window)
     args = (Arg("output_size", "size", positional=True),)
 
     def infer(self, a: AdaptiveAttrs, inputs):
@@ -96,6 +133,7 @@ class AdaptiveAvgPool(_Adaptive):
     doc = "adaptive_avgpool(size=1)"
     module = "nn.AdaptiveAvgPool2d"
     thop, fvcore = staticmethod(_thop_adaptive_avgpool), staticmethod(_fvcore_adaptive_avgpool)
+    saved = staticmethod(_adaptive_avg_saved)
 
 
 class AdaptiveMaxPool(_Adaptive):
@@ -103,6 +141,7 @@ class AdaptiveMaxPool(_Adaptive):
     doc = "adaptive_maxpool(size=1)"
     module = "nn.AdaptiveMaxPool2d"
     thop = fvcore = staticmethod(free)
+    saved = staticmethod(_with_indices)
 
 
 class GlobalAvgPool(Op):
@@ -113,6 +152,8 @@ class GlobalAvgPool(Op):
     args = (Arg("output_size", derive=lambda a: 1, positional=True),)
     # built as nn.AdaptiveAvgPool2d(1), so the tools price it as one
     thop, fvcore = staticmethod(_thop_adaptive_avgpool), staticmethod(_fvcore_adaptive_avgpool)
+    ptflops, calflops_flops, calflops = staticmethod(_ptflops), staticmethod(input_elements), staticmethod(free)
+    window, saved = staticmethod(lambda layer: GLOBAL), staticmethod(keeps_nothing)  # a mean: sizes only
 
     def infer(self, a, inputs):
         c, _, _ = need_map(self.name, inputs[0])

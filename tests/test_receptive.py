@@ -1,0 +1,177 @@
+"""Receptive fields (compiler/receptive.py) against torch: the support of the input gradient of one central
+output element, with every weight positive, batch norm the identity and max pools replaced by average pools
+of the same geometry, is the computed field clipped to the input — for the output of every table row and
+block of every zoo network, joins (residual adds, concats, SE gates) included."""
+
+import pytest
+from conftest import ZOO, run_archc
+from oracles import Interpreted
+
+import archc
+from archc.compiler.check import build_graph
+from archc.compiler.receptive import receptive_fields
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+# (file, variant, input): every zoo network, at an input small enough for a CPU to backpropagate in float64
+# through a batch of probes, yet large enough that most fields are clipped on one side only
+FAST = [("nin.arch", None, "1x96x96"), ("mobilenet_v3_small.arch", None, "3x64x64"), ("resnet.arch", "resnet18", "3x64x64"),
+        ("nin_v2.arch", None, "3x96x96")]
+SLOW = [("googlenet.arch", None, "3x64x64"), ("mobilenet_v3_large.arch", None, "3x96x96"), ("resnet.arch", "resnet50", "3x96x96"),
+        ("resnet.arch", "resnet34", "3x64x64"), ("resnet.arch", "resnet101", "3x64x64"),
+        ("resnet.arch", "resnet152", "3x64x64"), ("efficientnet.arch", "b0", "3x96x96"),
+        ("efficientnet.arch", "b3", "3x64x64"), ("efficientnet.arch", "b7", "3x64x64"),
+        ("inception_v3.arch", None, "3x139x139"), ("nin_v1.arch", None, "3x64x64")]
+
+
+class Probed(Interpreted):
+    """The IR run by torch layer by layer, returning every layer's output (joins included)."""
+
+    def forward(self, x):
+        values = {"input": x}
+        for name, op, inputs, aux in self.steps:
+            if aux:
+                continue
+            args = [values[i] for i in inputs]
+            if op == "add":
+                values[name] = args[0] + args[1]
+            elif op == "concat":
+                values[name] = torch.cat(args, 1)
+            elif op == "multiply":
+                values[name] = args[0] * args[1]
+            else:
+                values[name] = self.get_submodule(name)(args[0])
+        return values
+
+
+def positive(model: nn.Module) -> nn.Module:
+    """Weights 1/fan-in (every output an average of its inputs: the values neither vanish nor saturate a
+    hard sigmoid), no biases, batch norm the identity, max pools averaging over the same windows."""
+    with torch.no_grad():
+        for name, m in list(model.named_modules()):
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.fill_(1.0 / m.weight[0].numel())
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.weight.fill_(1.0), m.bias.zero_(), m.running_mean.zero_(), m.running_var.fill_(1.0)
+            elif isinstance(m, nn.MaxPool2d):
+                _replace(model, name, nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode))
+            elif isinstance(m, nn.AdaptiveMaxPool2d):
+                _replace(model, name, nn.AdaptiveAvgPool2d(m.output_size))
+    return model
+
+
+def _replace(model, name, module):
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
+def probes(graph) -> list[str]:
+    """The output of every section entry (a table row, or one repeat of it), the first layers, and up to
+    ten joins (residual adds, concats, SE gates) spread over the network."""
+    layers = graph.layers()
+    maps = {l.name for l in layers if len(l.out_shape) == 3 and not l.aux}
+    names = []
+    for element in graph.elements:
+        last = [l.name for l in layers if l.name == element.path or l.name.startswith(element.path + ".")]
+        if last and last[-1] in maps:
+            names.append(last[-1])
+    joins = [l.name for l in layers if l.op in ("add", "concat", "multiply") and l.name in maps]
+    names += [l.name for l in layers[:6] if l.name in maps] + joins[::max(1, len(joins) // 10)]
+    order = [l.name for l in layers]
+    return sorted(set(names), key=order.index)
+
+
+def support(graph, names: list[str]) -> dict[str, tuple]:
+    """For each layer, the bounding box ((top, left), (bottom, right)) of the input pixels on which its
+    central output element (summed over channels) depends: one backward for the batch, a sample a layer."""
+    model = positive(Probed(graph).double().eval())
+    found = {}
+    for chunk in range(0, len(names), 16):
+        group = names[chunk:chunk + 16]
+        x = torch.full((len(group), *graph.input_shape), 0.5, dtype=torch.float64, requires_grad=True)
+        values = model(x)
+        total = 0
+        for b, name in enumerate(group):
+            _, h, w = graph.layer(name).out_shape
+            total = total + values[name][b, :, h // 2, w // 2].sum()
+        total.backward()
+        for b, name in enumerate(group):
+            rows = torch.nonzero(x.grad[b].abs().sum(0).sum(1)).flatten()
+            cols = torch.nonzero(x.grad[b].abs().sum(0).sum(0)).flatten()
+            found[name] = ((int(rows[0]), int(cols[0])), (int(rows[-1]), int(cols[-1])))
+    return found
+
+
+def assert_fields_are_the_gradient_support(file, variant, size):
+    graph = build_graph(ZOO / file, variant=variant, input=size)
+    fields = receptive_fields(graph)
+    names = probes(graph)
+    assert len(names) >= 5
+    measured = support(graph, names)
+    for name in names:
+        _, h, w = graph.layer(name).out_shape
+        field = fields[name]
+        assert field is not None, name
+        assert field.clipped((h // 2, w // 2)) == measured[name], (name, field)
+
+
+@pytest.mark.parametrize(("file", "variant", "size"), FAST)
+def test_fields_are_the_gradient_support(file, variant, size):
+    assert_fields_are_the_gradient_support(file, variant, size)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("file", "variant", "size"), SLOW)
+def test_fields_are_the_gradient_support_slow(file, variant, size):
+    assert_fields_are_the_gradient_support(file, variant, size)
+
+
+def test_the_formulas_on_a_small_network():
+    # by hand (Araujo et al. eq. 2): a 3×3/1 pad 1, then a 3×3/2 pad 0 dilated 2, then a 2×2/2 pool
+    text = ("network small()\ninput 1 x 32 x 32\n\nlayers:\n    conv(4, 3)\n    conv(4, 3, stride = 2, padding = 0, "
+            "dilation = 2)\n    maxpool(2)\n    global_avgpool()\n")
+    graph = build_graph(ZOO / "small.arch", text=text)
+    fields = receptive_fields(graph)
+    sizes = lambda f: (f.size, f.jump, f.start)  # noqa: E731
+    assert sizes(fields["layers_.0"]) == ((3, 3), (1, 1), (-1, -1))
+    assert sizes(fields["layers_.1"]) == ((7, 7), (2, 2), (-1, -1))  # 3 + 2·(3 - 1)·1; 32 → 14
+    assert sizes(fields["layers_.2"]) == ((9, 9), (4, 4), (-1, -1))  # 7 + (2 - 1)·2; 14 → 7
+    assert sizes(fields["layers_.3"]) == ((9 + 6 * 4,) * 2, (28, 28), (-1, -1))  # the 7×7 map, whole
+    # the last output of layers.1 starts at -1 + 13·2 = 25 and ends at 31: every pixel is reached
+    assert (fields["layers_.1"].first, fields["layers_.1"].last) == ((0, 0), (31, 31))
+
+
+def test_an_se_gate_joins_the_whole_map_to_every_field():
+    graph = build_graph(ZOO / "mobilenet_v3_small.arch")
+    fields = receptive_fields(graph)
+    first_gate = next(l for l in graph.layers() if l.op == "multiply")
+    assert fields[first_gate.inputs[0]].size == (7, 7) and fields[first_gate.name].covers((224, 224))
+
+
+def test_check_reports_fields_per_layer_and_row_in_json_and_the_table():
+    import json
+
+    result = run_archc("check", "architectures/resnet.arch", "--variant", "resnet50", "--rf", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    stem_pool = next(l for l in data["layers"] if l["name"] == "features.1")
+    assert stem_pool["rf"] == {"size": [11, 11], "jump": [4, 4], "start": [-5, -5]}
+    rows = {r["line"]: r for r in data["rows"]}
+    maps = [r for r in rows.values() if len(r["output_shape"]) == 3 and r["output_shape"][1] > 1]
+    last_conv_row = max(maps, key=lambda r: r["line"])  # the last 7×7 stage: ResNet's stride 32
+    assert last_conv_row["rf"]["jump"] == [32, 32]
+    table = run_archc("check", "architectures/resnet.arch", "--variant", "resnet50", "--rf")
+    assert "RF (jump)" in table.stdout and "11×11 (4)" in table.stdout
+
+
+def test_report_rf_equals_the_module():
+    report = archc.check(ZOO / "nin.arch")
+    fields = receptive_fields(build_graph(ZOO / "nin.arch"))
+    for layer in report.layers:
+        field = fields[layer.name]
+        if field is not None:
+            assert (layer.rf.size, layer.rf.jump, layer.rf.start) == (list(field.size), list(field.jump),
+                                                                       list(field.start))
