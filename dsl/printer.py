@@ -22,7 +22,7 @@ INDENT = "    "
 
 # Binding strength, for the fewest parentheses that keep the tree.
 _PRECEDENCE = {"ifexp": 0, "or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5,
-               "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
+               "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "**": 8}
 
 
 def format_source(text: str, file: str = "<input>") -> str:
@@ -52,7 +52,10 @@ def expr(node, parent: int = -1) -> str:
         return " x ".join(expr(i, 8) for i in node.items)
     if kind == "kernel":
         return node.text
-    if kind == "binop":
+    if kind == "binop" and node.op == "**":  # right-associative, and its right side may be negative
+        level = _PRECEDENCE["**"]
+        text = f"{expr(node.left, level + 1)} ** {expr(node.right, _PRECEDENCE['neg'])}"
+    elif kind == "binop":
         level = _PRECEDENCE[node.op]
         text = f"{expr(node.left, level)} {node.op} {expr(node.right, level + 1)}"
     elif kind == "neg":
@@ -90,12 +93,18 @@ def param(p: ast.Param) -> str:
 
 
 def cell(c: ast.Cell) -> str:
+    """A cell as the paper (and the file) wrote it: `conv3-64`, `dense block (1)`, `= 1280 * w` are
+    labels and spellings, not expressions to lay out anew."""
     if c.state == "absent":
         return "-"
     if c.state == "check":
         return "✓"
     if c.state == "empty":
         return ""
+    if c.text:
+        return c.text
+    if c.state == "exact":
+        return "= " + expr(c.parts[0][0])
     return ", ".join(_part(part) for part in c.parts)
 
 
@@ -158,7 +167,8 @@ class Printer:
         elif kind == "variant":
             self.emit(f"variant {item.name}({kwargs(item.kwargs)})", line)
         elif kind == "block":
-            self.emit(f"block {item.name}({', '.join(param(p) for p in item.params)}):", line)
+            spellings = "".join(f' "{sp}"' for sp in item.spellings)
+            self.emit(f"block {item.name}({', '.join(param(p) for p in item.params)}){spellings}:", line)
             self.body(item.body, INDENT)
         elif kind == "section":
             where = f" where {kwargs(item.where)}" if item.where else ""
@@ -208,6 +218,15 @@ class Printer:
             self.body(s.body, indent + INDENT)
         elif kind == "output":
             self.emit(f"{indent}output {s.name}", line)
+        elif kind == "keep":
+            self.emit(f"{indent}keep {s.name}", line)
+        elif kind == "from":
+            self.emit(f"{indent}from {s.name}", line)
+        elif kind == "join":
+            self.emit(f"{indent}{s.op} {', '.join(s.names)}", line)
+        elif kind == "repeat":
+            self.emit(f"{indent}repeat {expr(s.count)}:", line)
+            self.body(s.body, indent + INDENT)
         elif kind == "aux":
             cond = f" if {expr(s.cond)}" if s.cond is not None else ""
             source = f" from {s.source}" if s.source is not None else ""
