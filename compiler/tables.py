@@ -14,6 +14,7 @@ import re
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
+from ..dsl.headings import ROLE_WORDS, ROLES, normalize, role_of, said_role
 from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, evaluate
 from .graph import Tensor
@@ -21,43 +22,16 @@ from .ops import MAX_DIM, OPS
 
 MAX_REPEAT = 10_000
 
-ROLES = {
-    "operator": "op", "op": "op", "operator type": "op", "type": "op", "block": "op",
-    "input": "input", "input size": "input", "in": "input",
-    "output": "output", "output size": "output",
-    "resolution": "resolution", "resolution hxw": "resolution", "input resolution": "resolution",
-    "n": "repeat", "layers": "repeat", "repeat": "repeat", "repeats": "repeat", "x": "repeat",
-    "params": "params", "parameters": "params",
-    "ops": "ops", "macs": "ops", "mult-adds": "ops",
-    "patch size/stride": "kernel", "patch size / stride": "kernel", "kernel": "kernel", "k/s": "kernel",
-    "kernel/stride": "kernel", "patch size": "kernel",
-    "stage": "label", "layer name": "label", "name": "label", "layer": "label", "": "label", "depth": "label",
-}
-
-
-# `[ROLE]` after a heading gives its role whatever the heading says: `d [repeat]` (RegNet's column),
-# `Layers [label]` (DenseNet's, which is no repeat count), `n [param]` (a parameter named n).
-ROLE_WORDS = {"operator": "op", "op": "op", "input": "input", "output": "output", "resolution": "resolution",
-              "repeat": "repeat", "params": "params", "ops": "ops", "kernel": "kernel", "label": "label",
-              "param": "param"}
-
-
-def normalize(heading: str) -> str:
-    text = heading.strip().lower().replace("×", "x").replace("²", "")
-    text = re.sub(r"\s+", " ", text).lstrip("#").strip()
-    return re.sub(r"\s*\[\s*\w+\s*\]$", "", text)
-
-
 def heading_roles(table: ast.Table) -> tuple[list[str], list[str]]:
     """Each heading normalised, and its role: its `[ROLE]` where it says one, else the heading's own."""
     headings, roles = [], []
     for heading in table.header:
-        said = re.search(r"\[\s*(\w+)\s*\]\s*$", heading.text)
-        if said is not None and said.group(1).lower() not in ROLE_WORDS:
-            raise CompileError("E203", f"no column role '{said.group(1)}'", heading.span,
+        said = said_role(heading.text)
+        if said is not None and said.lower() not in ROLE_WORDS:
+            raise CompileError("E203", f"no column role '{said}'", heading.span,
                                hint="the roles: " + ", ".join(sorted(ROLE_WORDS)))
         headings.append(normalize(heading.text))
-        roles.append(ROLE_WORDS[said.group(1).lower()] if said else ROLES.get(headings[-1], "param"))
+        roles.append(role_of(heading.text))
     ops = [h for h, r in zip(table.header, roles) if r == "op"]
     if len(ops) > 1:
         raise CompileError("E203", f"two operator columns: '{ops[0].text}' and '{ops[1].text}'", ops[1].span,
@@ -216,7 +190,14 @@ def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, res
             call_kwargs[stride] = 1  # only the first repeat strides
         row_site = site.at_row(row.span, site.file, source=(stmt.key, index), repeat=r, index=blocks["done"] + r,
                                count=blocks["count"], cells=sources)
-        x = el.invoke(callee, [], call_kwargs, x, row_site, op_cell.span, None, 0)  # each repeat is the next module
+        try:
+            x = el.invoke(callee, [], call_kwargs, x, row_site, op_cell.span, None, 0)  # each repeat is the next module
+        except CompileError as error:
+            if error.code == "E205" and "repeat" in roles and f"'{headings[roles.index('repeat')]}'" in error.message:
+                heading = table.header[roles.index("repeat")].text  # a column headed n is the repeat column
+                error.hint = f"the column '{heading}' is the repeat column; to bind it to the parameter, head it " \
+                             f"`{heading} [param]`"
+            raise
         if x is None:
             return None
         made["paths"].append(el.last_made)

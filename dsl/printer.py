@@ -16,6 +16,7 @@ formatting twice changes nothing.
 from __future__ import annotations
 
 from . import ast
+from .headings import role_of
 from .parse import parse
 
 INDENT = "    "
@@ -92,17 +93,19 @@ def param(p: ast.Param) -> str:
     return text + (f" = {expr(p.default)}" if p.default is not None else "")
 
 
-def cell(c: ast.Cell) -> str:
-    """A cell as the paper (and the file) wrote it: `conv3-64`, `dense block (1)`, `= 1280 * w` are
-    labels and spellings, not expressions to lay out anew."""
+def cell(c: ast.Cell, role: str = "param") -> str:
+    """A cell in the canonical layout. Labels stay as written (`dense block (1)`), and so do the parts of
+    operator cells (the paper's spellings: `conv3-64`, `Fused-MBConv1`, `SE0.25`); values are laid out."""
     if c.state == "absent":
         return "-"
     if c.state == "check":
         return "✓"
     if c.state == "empty":
         return ""
-    if c.text:
+    if role == "label" and c.text:
         return c.text
+    if role == "op" and c.part_texts:
+        return ", ".join(c.part_texts)
     if c.state == "exact":
         return "= " + expr(c.parts[0][0])
     return ", ".join(_part(part) for part in c.parts)
@@ -233,7 +236,9 @@ class Printer:
             self.emit(f"{indent}aux {s.name} = {call(s.call)}{source}{cond}", line)
 
     def table(self, t: ast.Table, indent: str) -> None:
-        rows = [[h.text for h in t.header]] + [[cell(c) for c in r.cells] for r in t.rows]
+        roles = [role_of(h.text) for h in t.header]
+        rows = [[h.text for h in t.header]] + [[cell(c, role) for c, role in zip(r.cells, roles + ["param"] * len(r.cells))]
+                                               for r in t.rows]
         widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
         lines = [t.span.line] + [r.span.line for r in t.rows]
         for index, (row, line) in enumerate(zip(rows, lines)):
