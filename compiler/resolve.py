@@ -191,6 +191,12 @@ class _Resolver:
                     elif head.kind == "call":
                         self.call(head, local)
                 elif role in ("param", "repeat"):
+                    before = len(self.found)
                     for atom in atoms:  # a cell may use its block's `index` in the table and the `count`
                         if atom.kind not in ("dims", "kernel"):
                             self.expr(atom, local | {"index", "count"})
+                    if role == "repeat" and len(self.found) > before:  # DenseNet's "Layers": no repeat count
+                        heading = table.header[roles.index("repeat")].text
+                        why = f"the column '{heading}' is the repeat column: head it `{heading} [label]` if it is not"
+                        for d in self.found[before:]:
+                            d.hint = f"{d.hint}; {why}" if d.hint else why
