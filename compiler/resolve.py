@@ -198,5 +198,5 @@ class _Resolver:
                     if role == "repeat" and len(self.found) > before:  # DenseNet's "Layers": no repeat count
                         heading = table.header[roles.index("repeat")].text
                         why = f"the column '{heading}' is the repeat column: head it `{heading} [label]` if it is not"
-                        for d in self.found[before:]:
-                            d.hint = f"{d.hint}; {why}" if d.hint else why
+                        self.found[before:] = [d.model_copy(update={"hint": f"{d.hint}; {why}" if d.hint else why})
+                                               for d in self.found[before:]]
