@@ -41,7 +41,7 @@ def _diagnostic(record) -> Diagnostic:
     cell = record.cell
     if record.role in ("params", "ops"):
         atoms = [a for part in cell.parts for a in part]
-        text = "".join(getattr(a, "text", getattr(a, "id", "")) for a in atoms)
+        text = cell.text or "".join(getattr(a, "text", getattr(a, "id", "")) for a in atoms)
         return Diagnostic(code="E305", file=record.file, span=cell.span,
                           message=f"the table says {record.role} {text}, but this row has {record.actual:,}",
                           hint="figures are compared to the paper's rounding")

@@ -21,7 +21,8 @@ from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
 from .evaluate import CompileError, Env, Ref, ShapeValue, evaluate, global_env, truth, type_name
 from .graph import CellRecord, Element, Graph, Instance, Layer, Tensor
-from .lower import TAux, TCall, TConcat, TIf, TImplicit, TLet, TMultiply, TOutput, TResidual, TTable
+from .lower import (TAux, TCall, TConcat, TFrom, TIf, TImplicit, TJoin, TKeep, TLet, TMultiply, TOutput, TRepeat,
+                    TResidual, TTable)
 from .naming import python_name
 from .ops import OPS, ShapeError
 from .program import Program
@@ -29,6 +30,7 @@ from .program import Program
 MAX_LAYERS = 10_000  # EfficientNet-B7 has under 1,000; keeps an absurd repeat to an error in a second
 MAX_DEPTH = 48  # nested block calls
 MAX_WORK = 200_000  # statements run and calls made: B7 takes about 6,000
+MAX_REPEAT = 10_000  # as a table's repeat column
 
 
 class Abort(Exception):
@@ -64,6 +66,7 @@ class Site:
     counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
     named: str | None = None  # the one name the next module takes (an aux head: `aux1`, as torchvision)
     element: dict = field(default_factory=dict)  # a section's next element: its row, repeat, cells
+    tensors: dict | None = None  # the instance's named tensors (`keep NAME`)
 
     def path(self, module: str | None) -> str:
         if self.named is not None:
@@ -75,18 +78,20 @@ class Site:
 
     def inside(self, path: str, file: str, frame: dict, owner: str) -> Site:
         """The body of a block instance at `path`."""
-        return Site(file, tuple(path.split(".")), frame, owner, self.row, self.row_file)
+        return Site(file, tuple(path.split(".")), frame, owner, self.row, self.row_file, tensors={})
 
     def container(self, module: str) -> Site:
         """A shortcut, branch or block table: a module of the same instance, one level down."""
-        return Site(self.file, self.scope + (module,), self.frame, self.owner, self.row, self.row_file)
+        return Site(self.file, self.scope + (module,), self.frame, self.owner, self.row, self.row_file,
+                    tensors=self.tensors)
 
     def top(self, name: str) -> Site:
         """Where a module named `name` sits at the top of the network (an aux head)."""
         return Site(self.file, (), None, "", self.row, self.row_file, [0], named=name)
 
     def at_row(self, row: ast.Span, row_file: str, **element) -> Site:
-        return Site(self.file, self.scope, self.frame, self.owner, row, row_file, self.counter, element=element)
+        return Site(self.file, self.scope, self.frame, self.owner, row, row_file, self.counter, element=element,
+                    tensors=self.tensors)
 
     def note(self, key: int, value) -> None:
         if self.frame is not None:
@@ -207,7 +212,51 @@ class Elaborator:
             return self.aux_head(s.aux, x, env, site, x)
         if isinstance(s, TImplicit):
             return self.implicit(s, x, env, site)
+        if isinstance(s, TRepeat):
+            return self.repeat(s, x, env, site)
+        if isinstance(s, (TKeep, TFrom, TJoin)):
+            return self.named(s, x, site)
         raise CompileError("E209", "this statement cannot stand here", s.span)  # pragma: no cover
+
+    def named(self, s, x: Tensor, site: Site) -> Tensor | None:
+        """`keep NAME`, `from NAME`, `concat a, b`, `add a, b`: named tensors of a block."""
+        if site.tensors is None:
+            raise CompileError("E209", "named tensors (keep, from, concat and add of names) stand in a block, not "
+                               "in a section", s.span, hint="a section is a sequence: put the statements in a block")
+        if isinstance(s, TKeep):
+            site.tensors[s.name] = x
+            return x
+        for name in (s.names if isinstance(s, TJoin) else (s.name,)):
+            if name not in site.tensors:
+                raise CompileError("E200", f"no tensor named '{name}' is kept before this", s.span,
+                                   hint=did_you_mean(name, site.tensors) or "name one with `keep NAME`")
+        if isinstance(s, TFrom):
+            return site.tensors[s.name]
+        return self.join(s.op, [site.tensors[n].name for n in s.names], site, s)
+
+    def repeat(self, s: TRepeat, x: Tensor, env: Env, site: Site) -> Tensor | None:
+        """The body `count` times, `index` counting from 0: in a block an nn.Sequential, in a section its entries."""
+        count = evaluate(s.count, env)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
+            raise CompileError("E400" if isinstance(count, int) and count > MAX_REPEAT else "E209",
+                               f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {count!r}",
+                               s.count.span)
+        inner = site.container(s.module) if site.frame is not None else site
+        paths = []
+        for index in range(count):
+            local = env.child({"index": index})
+            at = inner.at_row(s.span, inner.file, source=(s.key, 0), repeat=index, index=index) \
+                if site.frame is None else inner
+            if s.template is None:
+                x = self.call_stmt(s.body[0].call, x, local, at, None, s.body[0].key)
+                paths.append(self.last_made if x is not None else None)
+            else:
+                x = self.implicit(TImplicit(s.key, s.span, s.template), x, local, at)
+                paths.append(self.last_made)
+            if x is None:
+                break
+        site.note(s.key, {"paths": paths, "count": count})
+        return x
 
     def residual(self, s: TResidual, x: Tensor, env: Env, site: Site) -> Tensor | None:
         active = s.cond is None or truth(evaluate(s.cond, env), s.cond.span)
@@ -223,10 +272,12 @@ class Elaborator:
             if skip is None:
                 return None
         options = {k.name: evaluate(k.value, env) for k in s.options}
-        unknown = set(options) - {"stochastic_depth"}
+        unknown = set(options) - {"stochastic_depth", "shortcut_first"}
         if unknown:
             raise CompileError("E202", f"residual takes no option '{sorted(unknown)[0]}'", s.span,
-                               hint="its one option is stochastic_depth = p")
+                               hint="its options are stochastic_depth = p and shortcut_first = true")
+        if options.get("shortcut_first") and shortcut:  # registered before the body (torchvision's RegNet: proj, f)
+            self.graph.first.add(".".join(site.scope + (short.module,)))
         p = options.get("stochastic_depth")
         depth = None
         if p:
@@ -246,7 +297,8 @@ class Elaborator:
         y = self.stmts(template.body, x, env, site.inside(path, site.file, trace, path))
         self.graph.instances[path] = Instance(path, s.template, site.file, {}, frozenset(), x.shape,
                                               y.shape if y else None, trace, s.span, site.row, site.row_file,
-                                              site.file, key=s.key, aux=self.aux)
+                                              site.file, owner=site.owner, key=s.key, aux=self.aux)
+        self.last_made = path
         return y
 
     def aux_head(self, stmt: ast.Aux, source: Tensor, env: Env, site: Site, x: Tensor | None) -> Tensor | None:
@@ -392,6 +444,8 @@ class Elaborator:
         self.graph.add(layer)
         if op.callable_:
             self.element(site, name)
+            if getattr(attrs, "first", False):  # registered before its block's other modules (layer scale)
+                self.graph.first.add(name)
         return Tensor(name, out)
 
     def join(self, op_name: str, inputs: list[str], site: Site, stmt) -> Tensor:

@@ -19,7 +19,7 @@ from .elaborate import Made
 from .emit_values import Context, EmitError, ModuleClass
 from .evaluate import Ref, global_env, to_python
 from .graph import Instance, Layer
-from .lower import TCall, TConcat, TIf, TLet, TMultiply, TResidual, TTable, Template, children
+from .lower import TCall, TConcat, TFrom, TIf, TJoin, TKeep, TLet, TMultiply, TRepeat, TResidual, TTable, Template, children
 from .ops import OPS
 from .ops.base import NO_DEFAULT
 from .pyexpr import BoolOp, Call, Cmp, IfElse, Lit, Name, PyExpr, Tuple, binary, call, holds, names_in, same
@@ -111,6 +111,7 @@ class ClassWriter:
         self.counters: dict[str, int] = {}
         self.flags: set[str] = set()
         self.defaults: list[str] = []
+        self.kept: dict[str, list] = {}  # a named tensor -> the channel candidates where it was kept
         self.scope = Scope(self)
 
     # ------------------------------------------------------------ helpers
@@ -137,8 +138,20 @@ class ClassWriter:
                 self.ctx.hoisted[extra] = {env["#"]: env[extra] for env in self.ctx.envs}
         signature.hoisted = list(self.ctx.hoisted)
         doc = self.template.doc or f"{self.template.name} from {self.template.file.rsplit('/', 1)[-1]}"
-        return ClassCode(self.class_name, doc, signature, self.defaults + self.init, self.fwd,
+        return ClassCode(self.class_name, doc, signature, self.first() + self.defaults + self.init, self.fwd,
                          {inst.path: i for i, inst in enumerate(self.instances)}, self.ctx.hoisted)
+
+    def first(self) -> list[str]:
+        """Modules registered before the others (layer scale, a shortcut before its body, where the reference
+        registers them so): a placeholder first, the module where its statement stands."""
+        names = []
+        for inst in self.instances:
+            prefix = inst.path + "."
+            for path in sorted(self.graph.first):
+                if path.startswith(prefix) and "." not in path[len(prefix):] and path[len(prefix):] not in names:
+                    names.append(path[len(prefix):])
+        return [f'self.register_module("{n}", None)  # registered before the others, as the reference does'
+                for n in names]
 
     def parameters(self) -> Signature:
         """Required parameters first (Python's order), then those with a default the file can write: the
@@ -199,6 +212,25 @@ class ClassWriter:
             return chan
         if isinstance(s, TTable):
             return self.table(s, ctx, owner, var, ind, chan, plain)
+        if isinstance(s, TKeep):
+            self.line(self.fwd, ind, f"{s.var} = {var}")
+            self.kept[s.name] = chan
+            return chan
+        if isinstance(s, TFrom):
+            self.line(self.fwd, ind, f"{var} = {s.var}")
+            return self.kept.get(s.name, [])
+        if isinstance(s, TJoin):
+            if s.op == "concat":
+                self.emission.values.helpers.add("torch")
+                self.line(self.fwd, ind, f"{var} = torch.cat([{', '.join(s.vars)}], 1)")
+                widths = [(self.kept.get(n) or [None])[0] for n in s.names]
+                return [_total(widths)] if all(w is not None for w in widths) else []
+            self.line(self.fwd, ind, f"{var} = {' + '.join(s.vars)}")
+            return self.kept.get(s.names[0], [])
+        if isinstance(s, TRepeat):
+            from .emit_rows import repeat_source
+
+            return repeat_source(self, s, ctx, owner, var, ind, chan, plain)
         raise EmitError("this statement cannot stand in a block", *self.where(s.span))  # pragma: no cover
 
     def flagged(self, ctx: Context, keep: list[bool], flag: str, candidates: list, ind: int, span) -> str:
@@ -257,9 +289,11 @@ class ClassWriter:
             self.line(self.fwd, ind, f"{var} = {owner}.{s.module}({var})")
         return chan
 
-    def construct(self, s: TCall, ctx: Context, made: list, mades: list[Made], chan: list):
-        """The constructor call for what statement `s` made in each instance, and the channel candidates after it."""
+    def construct(self, s: TCall, ctx: Context, made: list, mades: list[Made], chan: list, scope=None):
+        """The constructor call for what statement `s` made in each instance, and the channel candidates after it.
+        `scope`: what names mean where it stands (a repeat's `index`)."""
         call_ = s.call
+        py = (lambda node: self.py(node, scope)) if scope is not None else self.py
         vias = [m.via for m in made]
         var = self.vars.get(call_.func)
         dynamic = var is not None and all(env.get(var) == via for env, via in zip(ctx.envs, vias))
@@ -269,19 +303,19 @@ class ClassWriter:
         hint = "in_features" if isinstance(made[0], Layer) and made[0].op == "linear" else "in_channels"
         in_c = self.channels(ctx, [_in_channels(m) for m in made], chan, call_.span, hint)
         if dynamic:
-            return self.dynamic(s, ctx, made, mades, var, in_c), chan
+            return self.dynamic(s, ctx, made, mades, var, in_c, py), chan
         ref = vias[0]
         if isinstance(made[0], Layer):
-            exprs = _arg_exprs(call_, list(OPS[ref.name].Attrs.model_fields), len(ref.args))
-            ctor = op_ctor(ctx, made, {k: self.py(v) for k, v in exprs.items()}, in_c, self.emission)
+            exprs = _arg_exprs(call_, list(OPS[ref.name].fields), len(ref.args))
+            ctor = op_ctor(ctx, made, {k: py(v) for k, v in exprs.items()}, in_c, self.emission)
             return ctor, _after_op(made[0], ctor, chan, exprs, self)
         names = [p.name for p in self.graph.lowered.blocks[ref.name].params]
         exprs = _arg_exprs(call_, names, len(ref.args))
-        ctor = self.emission.block_ctor(ctx, made, {k: self.py(v) for k, v in exprs.items()}, in_c,
+        ctor = self.emission.block_ctor(ctx, made, {k: py(v) for k, v in exprs.items()}, in_c,
                                         self.where(call_.span))
         return ctor, ([a for a in ctor.args[1:]] + [v for _k, v in ctor.kwargs] + chan)[:MAX_CANDIDATES]
 
-    def dynamic(self, s: TCall, ctx, made, mades: list[Made], var: str, in_c: PyExpr) -> Call:
+    def dynamic(self, s: TCall, ctx, made, mades: list[Made], var: str, in_c: PyExpr, py=None) -> Call:
         """`nl(c)`: the callee is a parameter holding an op or block (a factory or a class)."""
         positional = {m.positional for m in mades}
         if len(positional) != 1:
@@ -290,9 +324,10 @@ class ClassWriter:
         names = list(positional.pop()) + [k.name for k in s.call.kwargs]
         nodes = list(s.call.args) + [k.value for k in s.call.kwargs]
         kwargs = []
+        py = py or self.py
         for name, node in zip(names, nodes):
             values = [getattr(m.attrs, name) if isinstance(m, Layer) else m.values[name] for m in made]
-            kwargs.append((name, ctx.choose(values, [self.py(node)], name, self.where(s.call.span))))
+            kwargs.append((name, ctx.choose(values, [py(node)], name, self.where(s.call.span))))
         if all(isinstance(m, Layer) for m in made) and all(self.emission.in_place.get(m.name) == 0 for m in made) \
                 and all(OPS[m.op].in_place for m in made):
             kwargs.append(("inplace", Lit(True)))
@@ -411,12 +446,7 @@ class ClassWriter:
             widths.append(ends[0] if ends else None)
         self.line(self.fwd, ind, f"{var} = torch.cat([{', '.join(outs)}], 1)")
         self.emission.values.helpers.add("torch")
-        if all(w is not None for w in widths):
-            total = widths[0]
-            for w in widths[1:]:
-                total = binary("+", total, w)
-            return [total]
-        return []
+        return [_total(widths)] if all(w is not None for w in widths) else []
 
     def table(self, s: TTable, ctx, owner, var, ind, chan, plain) -> list:
         """A table in a block: its rows are an nn.Sequential (compiler/emit_rows.py writes the rows)."""
@@ -446,8 +476,6 @@ def op_ctor(ctx: Context, layers: list[Layer], attr_exprs: dict, in_c: PyExpr | 
     if module is None:
         module = ctx.choose([ModuleClass(op.module_for(len(l.in_shapes[0]))) for l in layers], [], "norm_class")
         module = module.source()
-    if op.module == "StochasticDepth":
-        emission.values.helpers.add("StochasticDepth")
     chosen, attr_values = {}, {}
     for name in op.Attrs.model_fields:
         attr_values[name] = values = [getattr(l.attrs, name) for l in layers]
@@ -475,15 +503,15 @@ def op_ctor(ctx: Context, layers: list[Layer], attr_exprs: dict, in_c: PyExpr | 
 
 
 def _after_op(layer: Layer, ctor: Call, chan: list, exprs: dict, writer) -> list:
+    """The channel candidates after an op: what its spec says of them (compiler/ops/base.py `out_channels`)."""
     op = OPS[layer.op]
-    if op.out_attr is not None:
-        for arg, value in zip(op.args, ctor.args[1:]):
-            if arg.attr == op.out_attr:
-                return [value]
-        return []
-    if op.reshapes:
-        return []
-    return chan
+    written = dict(zip([a.attr for a in op.args if a.positional], ctor.args[1 if op.channels else 0:]))
+    written.update({a.attr: v for a in op.args for k, v in ctor.kwargs if k == a.keyword})
+    first = chan[0] if chan and not isinstance(chan[0], Branched) else None
+    after = op.out_channels(first, written)
+    if after is first:
+        return chan
+    return [after] if after is not None else []
 
 
 def _arg_exprs(call_, names: list[str], bound: int) -> dict:
@@ -495,6 +523,13 @@ def _arg_exprs(call_, names: list[str], bound: int) -> dict:
 
 def _in_channels(made) -> int:
     return made.in_shapes[0][0] if isinstance(made, Layer) else made.in_shape[0]
+
+
+def _total(widths: list) -> PyExpr:
+    total = widths[0]
+    for w in widths[1:]:
+        total = binary("+", total, w)
+    return total
 
 
 def _plain(body) -> bool:

@@ -10,20 +10,44 @@ from .emit_values import Context, EmitError
 from .graph import Element, Instance, Layer
 from collections import ChainMap
 
-from .pyexpr import Lit, Name, PyExpr, binary, names_in
+from .pyexpr import Cmp, IfElse, Lit, Name, PyExpr, binary, holds, names_in
 
 MIN_LOOP = 2  # repeats after the first that are written as a comprehension rather than line by line
 
 
 class LoopContext(Context):
     """The repeats of a row as the instances of a comprehension: `i` is the table's index. A value no
-    expression of `i` gives cannot become a constructor argument, so the rows are written out instead."""
+    expression of `i` gives cannot become a constructor argument, so the rows are written out instead;
+    one the first repeat alone differs in (its input, its stride) is `a if i == first else b`."""
 
     def choose(self, values, candidates, hint, where=None) -> PyExpr:
         expr = self.try_choose(values, candidates)
         if expr is None:
+            expr = self.split(values, candidates)
+        if expr is None:
             raise _Unroll
         return expr
+
+    def split(self, values, candidates) -> PyExpr | None:
+        firsts = {}  # each instance's first index
+        for env in self.envs:
+            firsts[env["#"]] = min(firsts.get(env["#"], env["i"]), env["i"])
+        first = [env["i"] == firsts[env["#"]] for env in self.envs]
+        if all(first) or not any(first):
+            return None
+        parts = []
+        for keep in (True, False):
+            sub = Context([e for e, f in zip(self.envs, first) if f == keep], self.emission, self.taken)
+            parts.append(sub.try_choose([v for v, f in zip(values, first) if f == keep], candidates))
+        if None in parts:
+            return None
+        starts = set(firsts.values())
+        test = Cmp("==", Name("i"), Lit(starts.pop())) if len(starts) == 1 else None
+        if test is None:
+            return None
+        expr = IfElse(test, parts[0], parts[1])
+        self.reads |= names_in(expr)
+        return expr if holds(expr, self.envs, values) else None
 
 
 class _Unroll(Exception):
@@ -153,6 +177,57 @@ def _sum(exprs: list) -> PyExpr:
     for expr in exprs:
         total = binary("+", total, expr)
     return total
+
+
+def repeat_source(writer, s, ctx: Context, owner: str, var: str, ind: int, chan: list, plain: bool) -> list:
+    """`repeat n:` in a block: an nn.Sequential of its iterations, a comprehension over `i` (the body's
+    `index`) where they are many or their number differs between instances."""
+    graph = writer.graph
+    traces = writer.trace(ctx, s.key)
+    paths = [t["paths"] if t else [] for t in traces]
+    counts = [len(p) for p in paths]
+    target = f"{owner}.{s.module}"
+    count = ctx.choose(counts, [writer.py(s.count)], "repeats", writer.where(s.span))
+    node = lambda path: graph.nodes.get(path) or graph.instances[path]  # noqa: E731
+    items = []
+    if len(set(counts)) == 1 and counts[0] <= MIN_LOOP:
+        for i in range(counts[0]):
+            item, chan = _repeat_item(writer, ctx, s, [node(p[i]) for p in paths], chan, Lit(i))
+            items.append(str(item))
+    elif any(counts):
+        pairs = [(n, i) for n, c in enumerate(counts) for i in range(c)]
+        loop = LoopContext([ChainMap({"i": i}, ctx.envs[n]) for n, i in pairs], ctx.emission, ctx.taken, ctx.hoisted,
+                           ctx.recursive, ctx.reads)
+        try:
+            item, chan = _repeat_item(writer, loop, s, [node(paths[n][i]) for n, i in pairs], chan, Name("i"))
+        except _Unroll:
+            raise EmitError("a repeat whose iterations differ in ways no expression of `index` says cannot be "
+                            "written as source yet", *writer.where(s.span)) from None
+        items.append(f"*[{item} for {'i' if 'i' in names_in(item) else '_'} in range({count})]")
+    writer.line(writer.init, ind, f"{target} = nn.Sequential(" + ("" if items else ")"))
+    if items:
+        for item in items:
+            writer.line(writer.init, ind + 1, f"{item},")
+        writer.line(writer.init, ind, ")")
+    if not plain:
+        writer.line(writer.fwd, ind, f"{var} = {target}({var})")
+    return chan
+
+
+def _repeat_item(writer, ctx: Context, s, nodes: list, chan: list, index: PyExpr):
+    """One iteration's constructor, for each instance (and iteration, in a comprehension): the channels
+    may grow by one of the call's arguments each time (`in_c + i * growth`, DenseNet)."""
+    scope = _cell_scope(writer, index)
+    call_stmt = s.body[0] if s.template is None else None
+    args = [writer.py(a, scope) for a in call_stmt.call.args] + \
+        [writer.py(k.value, scope) for k in call_stmt.call.kwargs] if call_stmt is not None else []
+    grown = [binary("+", c, binary("*", index, a)) for c in chan[:2] if c is not None and not isinstance(c, tuple)
+             for a in args if a is not None] if isinstance(index, Name) else []
+    if call_stmt is None:  # the body's own template: its class takes the channels (and what it cannot compute)
+        in_c = writer.channels(ctx, [_in_channels(n) for n in nodes], list(chan), s.span)
+        ctor = writer.emission.block_ctor(ctx, nodes, {}, in_c, writer.where(s.span))
+        return ctor, [v for _k, v in ctor.kwargs] + list(chan)
+    return writer.construct(call_stmt, ctx, nodes, writer.trace(ctx, call_stmt.key), grown + list(chan), scope)
 
 
 def _cell_scope(writer, index, count=None):

@@ -46,6 +46,8 @@ TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).par
 # Functions of the compiler copied into the generated file, so that it computes what archc computes.
 HELPERS = {"make_divisible": inspect.getsource(make_divisible), "round_half_up": inspect.getsource(round_half_up),
            "conv_padding": inspect.getsource(conv_padding)}
+# The classes ops define in the file, where torch has none (compiler/ops: `Op.defines`).
+DEFINED = {op.module: op.defines for op in OPS.values() if op.defines}
 
 
 def comment(text: str) -> str:
@@ -85,7 +87,7 @@ class Emission:
         self.instances: dict[str, list[Instance]] = {}
         for inst in graph.instances.values():
             self.instances.setdefault(inst.block, []).append(inst)
-        taken = {"StochasticDepth"} | {python_name(n) for n in graph.program.blocks}
+        taken = set(DEFINED) | {python_name(n) for n in graph.program.blocks}
         self.classes: dict[str, str] = {}
         for template in self.instances:
             self.classes[template] = class_name(_class_base(template), taken | set(self.classes.values()))
@@ -265,8 +267,6 @@ class Emission:
             if op.in_place:
                 params.append("inplace=False")
                 kwargs.append(("inplace", Name("inplace")))
-            if op.module == "StochasticDepth":
-                self.values.helpers.add("StochasticDepth")
             out.append({"signature": f"{name}({', '.join(params)})",
                         "body": str(Call(op.module_for(rank), tuple(args), tuple(kwargs)))})
         return out
@@ -284,17 +284,17 @@ class Emission:
                       params=[comment(f"{k} = {_shown(v)}") for k, v in graph.params.items()],
                       input=" × ".join(str(d) for d in graph.input_shape), factories=factories, classes=classes,
                       members=members, aux_heads=aux_heads, forward=forward)
-        # What the file needs (imports, helper functions, StochasticDepth) is what its code calls: render it
+        # What the file needs (imports, helper functions, op classes) is what its code calls: render it
         # once without them, read its code (comments and docstrings carry user text: left out), then for real.
         bare = TEMPLATES.get_template("network.py.j2").render(
-            **fields, uses_math=False, uses_partial=False, uses_depth=False, uses_torch=False, helpers=[])
+            **fields, uses_math=False, uses_partial=False, uses_torch=False, helpers=[], defined=[])
         code = "\n".join(line.split("#", 1)[0] for line in bare.splitlines() if '"""' not in line)
         needed = [h for h in sorted(HELPERS) if re.search(rf"\b{h}\(", code)]
-        code += "\n".join(HELPERS[h] for h in needed)  # a helper may need an import too
-        depth = bool(re.search(r"\bStochasticDepth\(", code))
+        defined = [DEFINED[m] for m in sorted(DEFINED) if re.search(rf"\b{m}\(", code)]  # an op's own class
+        code += "\n".join([HELPERS[h] for h in needed] + defined)  # they may need an import too
         return TEMPLATES.get_template("network.py.j2").render(
             **fields, uses_math="math." in code, uses_partial=bool(re.search(r"\bpartial\(", code)),
-            uses_depth=depth, uses_torch=depth or "torch." in code, helpers=[HELPERS[h] for h in needed])
+            uses_torch="torch." in code, helpers=[HELPERS[h] for h in needed], defined=defined)
 
 
 class _SectionScope:

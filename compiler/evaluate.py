@@ -82,7 +82,14 @@ class Env:
         """Look `name` up as something to call. Values that are not ops or blocks do
         not hide one of the same name further out, so `dropout(dropout)` calls the
         op with the parameter; a name that is only ever none (`nl = -`) gives None,
-        and the call is left out."""
+        and the call is left out. `op.NAME` is the primitive op, whatever hides it."""
+        if name.startswith("op."):
+            from .ops import lookup
+
+            op = lookup(name[3:])
+            if op is None:
+                raise CompileError("E201", f"there is no op '{name[3:]}'", span)
+            return Ref("op", op.name)
         env: Env | None = self
         absent = False
         while env is not None:
@@ -112,10 +119,24 @@ def _round(v: float, digits: int = 0):
     return round_half_up(v, digits)
 
 
+def _log(v: float, base: float = math.e) -> float:
+    if v <= 0 or base <= 0 or base == 1:
+        raise ValueError("log takes a positive number, and a positive base other than 1")
+    return math.log(v) / math.log(base) if base != math.e else math.log(v)
+
+
+def _sqrt(v: float) -> float:
+    if v < 0:
+        raise ValueError("the square root of a negative number")
+    return math.sqrt(v)
+
+
 BUILTINS = {
     "make_divisible": make_divisible,
     "ceil": lambda v: int(math.ceil(v)),
     "floor": lambda v: int(math.floor(v)),
+    "log": _log,
+    "sqrt": _sqrt,
     "round": _round,
     "min": min,
     "max": max,
@@ -198,7 +219,8 @@ def evaluate(node: ast.Expr, env: Env):
 # values) the check falls back to the value itself.
 
 PYTHON_BUILTINS = {"make_divisible": "make_divisible", "round": "round_half_up", "ceil": "math.ceil",
-                   "floor": "math.floor", "min": "min", "max": "max", "int": "int", "float": "float", "abs": "abs"}
+                   "floor": "math.floor", "min": "min", "max": "max", "int": "int", "float": "float", "abs": "abs",
+                   "log": "math.log", "sqrt": "math.sqrt"}
 
 
 def to_python(node: ast.Expr, scope) -> PyExpr | None:
@@ -288,7 +310,25 @@ def _binop(node: ast.BinOp, left, right):
         return _checked(a / b, node.span)
     if op == "//":
         return _checked(a // b, node.span)
+    if op == "**":
+        return _power(node, a, b)
     return _checked(a % b, node.span)
+
+
+def _power(node: ast.BinOp, a, b):
+    """a ** b with the bounds of every number here: a huge power is an error, not minutes of work."""
+    if a == 0 and b < 0:
+        raise CompileError("E209", "zero to a negative power", node.span)
+    if a < 0 and isinstance(b, float) and not b.is_integer():
+        raise CompileError("E209", "a negative number to a fractional power", node.span)
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        if abs(a) > 1 and b * abs(a).bit_length() > 64:
+            raise CompileError("E400", "the power is too large", node.span)
+        return _checked(a ** b, node.span)
+    try:
+        return _checked(float(a) ** float(b), node.span)
+    except OverflowError:
+        raise CompileError("E400", "the power is too large", node.span) from None
 
 
 def _compare(node: ast.Compare, left, right) -> bool:

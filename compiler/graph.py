@@ -129,6 +129,7 @@ class Graph:
     aux: dict[str, str] = field(default_factory=dict)  # aux head name -> its last layer
     placeholders: dict[str, Shape] = field(default_factory=dict)  # after an error, a row's stated input
     instances: dict[str, Instance] = field(default_factory=dict)  # module path -> the block call that made it
+    first: set[str] = field(default_factory=set)  # modules registered before their siblings (layer scale)
     elements: list[Element] = field(default_factory=list)  # sections' entries and aux heads, in order
     cells: list[CellRecord] = field(default_factory=list)
     program: Any = None  # the loaded program

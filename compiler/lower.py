@@ -26,7 +26,13 @@ from .naming import python_name, scope_names
 # helpers, imports and op factories. A parameter or `let` of one of these names gets a trailing underscore.
 LOCAL_RESERVED = frozenset({"min", "max", "int", "float", "abs", "round", "bool", "isinstance", "len", "sum",
                             "range", "tuple", "super", "self", "nn", "torch", "math", "partial", "make_divisible",
-                            "round_half_up", "conv_padding", "StochasticDepth", "in_c", "in_h", "in_w", "i", "build"})
+                            "round_half_up", "conv_padding", "StochasticDepth", "LayerNorm2d", "ChannelLinear",
+                            "LayerScale", "Chunk", "ShuffleChannels", "in_c", "in_h", "in_w", "i", "build"})
+
+
+def tensor_name(name: str) -> str:
+    """A named tensor (`keep NAME`) as a variable of forward, apart from the forward's own."""
+    return f"{local_name(name)}_t"
 
 
 def local_name(name: str) -> str:
@@ -121,6 +127,36 @@ class TOutput(TStmt):
 
 
 @dataclass(frozen=True)
+class TKeep(TStmt):
+    name: str
+    var: str  # the forward's variable holding it
+
+
+@dataclass(frozen=True)
+class TFrom(TStmt):
+    name: str
+    var: str
+
+
+@dataclass(frozen=True)
+class TJoin(TStmt):
+    op: str  # "concat" or "add"
+    names: tuple[str, ...]
+    vars: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TRepeat(TStmt):
+    """`repeat n:`; its iterations are an nn.Sequential (`module`): each the body's one call, or an
+    instance of the body's own template (`template`) when the body has more."""
+
+    count: ast.Expr
+    body: tuple
+    module: str | None
+    template: str | None
+
+
+@dataclass(frozen=True)
 class TAux(TStmt):
     aux: ast.Aux
 
@@ -142,7 +178,8 @@ class Template:
     body: tuple
     span: ast.Span
     doc: str = ""  # the comment above the block definition
-    implicit: bool = False  # a section's residual, concat or gate, not a block of the file
+    implicit: bool = False  # a section's residual, concat or gate (or a repeat's body), not a block of the file
+    spellings: tuple[str, ...] = ()  # operator-cell spellings: "conv{k}-{out}"
 
 
 @dataclass(frozen=True)
@@ -169,9 +206,9 @@ def lower(program) -> Lowered:
         names = scope_names(definition.body)
         params = tuple(TParam(p.name, local_name(p.name), p.default, tuple(p.aliases), p.span)
                        for p in definition.params)
-        body = _Lowerer(keys, names).stmts(definition.body)
+        body = _Lowerer(keys, names, out.blocks, f"{name}:", file).stmts(definition.body)
         out.blocks[name] = Template(name, file, params, body, definition.span,
-                                    doc=_doc(program, file, definition.span))
+                                    doc=_doc(program, file, definition.span), spellings=tuple(definition.spellings))
     sections = []
     for section in program.sections:
         lowerer = _Lowerer(keys, None, out.blocks, f"{section.name}:", program.file)
@@ -231,17 +268,35 @@ class _Lowerer:
             first = next((self.name("call", c) for c in _calls(s.then)), None) or "branch"
             return TIf(key, s.span, s.cond, self.stmts(s.then), self.stmts(s.other), self.flag(first))
         if kind == "table":
-            return TTable(key, s.span, s, None if self.names is None else "layers")
+            return TTable(key, s.span, s, self.name("layers", s))
+        if kind == "keep":
+            return TKeep(key, s.span, s.name, tensor_name(s.name))
+        if kind == "from":
+            return TFrom(key, s.span, s.name, tensor_name(s.name))
+        if kind == "join":
+            return TJoin(key, s.span, s.op, tuple(s.names), tuple(tensor_name(n) for n in s.names))
+        if kind == "repeat":
+            return self.repeat(key, s)
         if kind == "output":
             return TOutput(key, s.span, s.name)
         if kind == "aux":
             return TAux(key, s.span, s)
         if self.names is None:  # in a section: a template of its own
-            name = f"{self.prefix}{sum(t.startswith(self.prefix) for t in self.templates)}"
+            name = f"{self.prefix}{sum(t.startswith(self.prefix) and t[len(self.prefix):].isdigit() for t in self.templates)}"
             body = _Lowerer(self.keys, scope_names([s])).stmts([s])
             self.templates[name] = Template(name, self.file, (), body, s.span, implicit=True)
             return TImplicit(key, s.span, name)
         return self.compound_stmt(key, s)
+
+    def repeat(self, key: int, s) -> TRepeat:
+        if len(s.body) == 1 and s.body[0].kind == "call_stmt":  # each iteration is the call's module
+            body = _Lowerer(self.keys, {("call", id(s.body[0])): None}, flags=self.flags).stmts(s.body)
+            return TRepeat(key, s.span, s.count, body, self.name("layers", s), None)
+        name = f"{self.prefix}repeat{key}"
+        body = _Lowerer(self.keys, scope_names(s.body), self.templates, self.prefix, self.file).stmts(s.body)
+        if self.templates is not None:
+            self.templates[name] = Template(name, self.file, (), body, s.span, implicit=True)
+        return TRepeat(key, s.span, s.count, body, self.name("layers", s), name)
 
     def compound_stmt(self, key: int, s):
         if s.kind == "residual":
@@ -280,6 +335,8 @@ def walk(body):
 def children(stmt) -> list[tuple]:
     if isinstance(stmt, TIf):
         return [stmt.then, stmt.other]
+    if isinstance(stmt, TRepeat) and stmt.template is None:
+        return [stmt.body]
     if isinstance(stmt, TResidual):
         return [stmt.body] + ([stmt.shortcut.body] if stmt.shortcut else [])
     if isinstance(stmt, TConcat):

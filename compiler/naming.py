@@ -29,8 +29,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Attributes of torch.nn.Module (torch 2.x; tests/test_emit_source.py checks this
 # covers dir(nn.Module)), and the names the emitted code itself uses.
 MODULE_ATTRIBUTES = frozenset(["T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "smart_apply", "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad"])
-EMITTED = frozenset({"out_channels", "self", "torch", "nn", "math", "x", "c", "identity", "gate", "in_c", "in_h",
-                     "in_w", "build", "layers", "partial", "i"})
+EMITTED = frozenset({"self"})  # module attributes are `self.NAME`: only the few attributes the code sets itself
+# (`use_*` flags, kept apart when lowering) could clash
 
 # The classes of torch.nn (torch 2.14; tests/test_emit_source.py checks this covers dir(nn)): a
 # generated class is not named like one, nor like the start of one (GoogLeNet's `max` block is
@@ -88,7 +88,8 @@ def scope_names(body: list) -> dict[tuple[str, int], str]:
     """The module names a block body gives, keyed by (role, id(node)).
 
     Roles: "call" (a call statement), "depth" (a residual's stochastic depth),
-    "shortcut" (a residual's shortcut), "branch" (a concat branch).
+    "shortcut" (a residual's shortcut), "branch" (a concat branch), "layers" (a table's or
+    a repeat's Sequential).
     """
     entries: list[tuple[tuple[str, int], str]] = []
     _collect(body, entries)
@@ -107,8 +108,8 @@ def scope_names(body: list) -> dict[tuple[str, int], str]:
 def _collect(body: list, entries: list) -> None:
     for stmt in body:
         kind = getattr(stmt, "kind", None)
-        if kind == "call_stmt":
-            entries.append((("call", id(stmt)), stmt.call.func))
+        if kind == "call_stmt":  # `op.conv(...)` is named `conv`, as `conv(...)` is
+            entries.append((("call", id(stmt)), stmt.call.func.rsplit(".", 1)[-1]))
         elif kind == "if":
             _collect(stmt.then, entries)
             _collect(stmt.other, entries)
@@ -123,6 +124,8 @@ def _collect(body: list, entries: list) -> None:
         elif kind == "concat":
             for branch in stmt.branches:
                 entries.append((("branch", id(branch)), "branch"))
+        elif kind in ("table", "repeat"):  # its modules are an nn.Sequential
+            entries.append((("layers", id(stmt)), "layers"))
 
 
 def body_names(body: list, cache: dict[int, dict]) -> dict[tuple[str, int], str]:

@@ -23,9 +23,9 @@ from typing import Any
 
 # Python's binding strengths (the language reference's precedence table), loosest first.
 PREC = {"ifexp": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 10, "-": 10, "*": 11, "/": 11, "//": 11,
-        "%": 11, "neg": 12, "atom": 14}
+        "%": 11, "neg": 12, "**": 13, "atom": 14}
 BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-          "//": operator.floordiv, "%": operator.mod}
+          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
            ">=": operator.ge, "is": operator.is_, "is not": operator.is_not}
 
@@ -139,6 +139,8 @@ class Bin(PyExpr):
         return PREC[self.op]
 
     def source(self) -> str:
+        if self.op == "**":  # right-associative: (a ** b) ** c needs them, a ** b ** c does not
+            return f"{self.left.wrapped(self.prec + 1)} ** {self.right.wrapped(PREC['neg'])}"
         # left-associative: a right operand of the same strength needs parentheses (a - (b - c))
         return f"{self.left.wrapped(self.prec)} {self.op} {self.right.wrapped(self.prec + 1)}"
 
@@ -229,7 +231,10 @@ def _number(e: PyExpr) -> bool:
 def binary(op: str, left, right) -> PyExpr:
     """`left op right`, folded when both are numbers, and `x * 1`, `x + 0`, `x // 1` kept as x for ints."""
     left, right = lift(left), lift(right)
-    if _number(left) and _number(right) and not (op in ("/", "//", "%") and right.value == 0):
+    foldable = not (op in ("/", "//", "%") and right.value == 0) if _number(right) else False
+    if op == "**" and _number(left) and _number(right):
+        foldable = abs(right.value) <= 64 and not (left.value < 0 and isinstance(right.value, float))
+    if _number(left) and _number(right) and foldable:
         return Lit(BINARY[op](left.value, right.value))
     unit = {"*": 1, "+": 0, "-": 0, "//": 1}.get(op)
     if unit is not None and isinstance(right, Lit) and type(right.value) is int and right.value == unit:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
-from .evaluate import BUILTINS
+from .evaluate import BUILTINS, CompileError
 from .ops import CALLABLE, lookup
 from .program import Program
-from .tables import ROLES, normalize
+from .tables import heading_roles
 
 
 def resolve(program: Program) -> list[Diagnostic]:
@@ -56,6 +56,8 @@ def _bodies(stmt) -> list[list]:
     kind = stmt.kind
     if kind == "if":
         return [stmt.then, stmt.other]
+    if kind == "repeat":
+        return [stmt.body]
     if kind == "residual":
         return [stmt.body] + ([stmt.shortcut.body] if stmt.shortcut else [])
     if kind == "concat":
@@ -97,6 +99,11 @@ class _Resolver:
                 self.expr(stmt.cond, local)
         elif kind == "table":
             self.table(stmt, local)
+        elif kind == "repeat":
+            self.expr(stmt.count, local)
+            self.stmts(stmt.body, local | {"index"})
+        elif kind in ("keep", "from", "join"):
+            pass  # tensor names: known only as the block runs (elaboration says which are missing)
         else:
             for attr in ("cond",):
                 if getattr(stmt, attr, None) is not None:
@@ -110,6 +117,21 @@ class _Resolver:
                 self.stmts(body, local)
 
     def call(self, call: ast.Call, local: set[str], statement: bool = False) -> None:
+        if call.func.startswith("op."):  # the primitive op itself, whatever a block or name hides it
+            if lookup(call.func[3:]) is None:
+                self.report("E201", f"there is no op '{call.func[3:]}'", call.span,
+                            did_you_mean(call.func[3:], CALLABLE) or "op.NAME names a primitive op")
+            else:
+                names = list(lookup(call.func[3:]).fields)
+                for kwarg in call.kwargs:
+                    if kwarg.name not in names:
+                        self.report("E202", f"{call.func} has no parameter '{kwarg.name}'", kwarg.span,
+                                    did_you_mean(kwarg.name, names) or f"its parameters: {', '.join(names)}")
+            for arg in call.args:
+                self.expr(arg, local)
+            for kwarg in call.kwargs:
+                self.expr(kwarg.value, local)
+            return
         if call.func not in BUILTINS or statement:
             if not self.known(call.func, local):
                 self.unknown(call.func, local, call.span, "op or block")
@@ -153,17 +175,28 @@ class _Resolver:
                 self.expr(value, local)
 
     def table(self, table: ast.Table, local: set[str]) -> None:
-        roles = [ROLES.get(normalize(h.text), "param") for h in table.header]
+        try:
+            _headings, roles = heading_roles(table)
+        except CompileError:
+            return  # reported when the table runs
         for row in table.rows:
             for role, cell in zip(roles, row.cells):
                 atoms = [a for part in cell.parts for a in part]
                 if role == "op" and atoms:
                     head = atoms[0]
+                    if head.kind == "name" and head.id == "output" and len(atoms) == 2:
+                        continue  # an output row
                     if head.kind == "name" and not self.known(head.id, local):
                         self.unknown(head.id, local, head.span, "operator", "E201")
                     elif head.kind == "call":
                         self.call(head, local)
                 elif role in ("param", "repeat"):
+                    before = len(self.found)
                     for atom in atoms:  # a cell may use its block's `index` in the table and the `count`
                         if atom.kind not in ("dims", "kernel"):
                             self.expr(atom, local | {"index", "count"})
+                    if role == "repeat" and len(self.found) > before:  # DenseNet's "Layers": no repeat count
+                        heading = table.header[roles.index("repeat")].text
+                        why = f"the column '{heading}' is the repeat column: head it `{heading} [label]` if it is not"
+                        self.found[before:] = [d.model_copy(update={"hint": f"{d.hint}; {why}" if d.hint else why})
+                                               for d in self.found[before:]]

@@ -14,6 +14,7 @@ import re
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
+from ..dsl.headings import ROLE_WORDS, ROLES, normalize, role_of, said_role
 from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, evaluate
 from .graph import Tensor
@@ -21,24 +22,25 @@ from .ops import MAX_DIM, OPS
 
 MAX_REPEAT = 10_000
 
-ROLES = {
-    "operator": "op", "op": "op", "operator type": "op", "type": "op", "block": "op",
-    "input": "input", "input size": "input", "in": "input",
-    "output": "output", "output size": "output",
-    "resolution": "resolution", "resolution hxw": "resolution", "input resolution": "resolution",
-    "n": "repeat", "layers": "repeat", "repeat": "repeat", "repeats": "repeat", "x": "repeat",
-    "params": "params", "parameters": "params",
-    "ops": "ops", "macs": "ops", "mult-adds": "ops",
-    "patch size/stride": "kernel", "patch size / stride": "kernel", "kernel": "kernel", "k/s": "kernel",
-    "kernel/stride": "kernel", "patch size": "kernel",
-    "stage": "label", "layer name": "label", "name": "label", "layer": "label", "": "label", "depth": "label",
-}
+def heading_roles(table: ast.Table) -> tuple[list[str], list[str]]:
+    """Each heading normalised, and its role: its `[ROLE]` where it says one, else the heading's own."""
+    headings, roles = [], []
+    for heading in table.header:
+        said = said_role(heading.text)
+        if said is not None and said.lower() not in ROLE_WORDS:
+            raise CompileError("E203", f"no column role '{said}'", heading.span,
+                               hint="the roles: " + ", ".join(sorted(ROLE_WORDS)))
+        headings.append(normalize(heading.text))
+        roles.append(role_of(heading.text))
+    ops = [h for h, r in zip(table.header, roles) if r == "op"]
+    if len(ops) > 1:
+        raise CompileError("E203", f"two operator columns: '{ops[0].text}' and '{ops[1].text}'", ops[1].span,
+                           hint=f"give the one that is not the operator its role: `{ops[1].text} [label]`")
+    return headings, roles
 
 
-def normalize(heading: str) -> str:
-    text = heading.strip().lower().replace("×", "x").replace("²", "")
-    text = re.sub(r"\s+", " ", text).lstrip("#").strip()
-    return text
+def has_value(cell: ast.Cell) -> bool:
+    return cell.state in ("value", "exact")
 
 
 def _stride_param(names: list[str]) -> str | None:
@@ -51,15 +53,16 @@ def _kernel_param(names: list[str]) -> str | None:
 
 def run_table(el, stmt, x, env: Env, site, where):
     table: ast.Table = stmt.table
-    headings = [normalize(h.text) for h in table.header]
-    roles = [ROLES.get(h, "param") for h in headings]
+    headings, roles = heading_roles(table)
     if "op" not in roles:
         raise CompileError("E203", "this table has no operator column", table.header[0].span,
                            hint="name one column 'operator' (or 'op', 'type', 'block')")
     where_map = {k.name: k for k in where}
     resolutions = _resolutions(table, roles, env)
-    repeats = _repeats(el, table, headings, roles, env, where_map)
-    blocks = {"done": 0, "count": sum(repeats)}  # `index` and `count` in cells (EfficientNet's stochastic depth)
+    repeats, counted = _repeats(el, table, headings, roles, env, where_map)
+    # `index` and `count` in cells (EfficientNet's stochastic depth) number the blocks of the rows that repeat
+    # (that have a repeat cell), or of every row in a table without a repeat column
+    blocks = {"done": 0, "count": sum(n for n, c in zip(repeats, counted) if c)}
     rows: list[dict] = []  # what each row made, for the instance's trace (a table in a block)
     if site.frame is not None:
         site = site.container(stmt.module)  # in a block, the rows are one nn.Sequential
@@ -70,31 +73,56 @@ def run_table(el, stmt, x, env: Env, site, where):
             continue
         made = {"row": index, "paths": [], "index": blocks["done"]}
         try:
+            if _output_row(el, cells[roles.index("op")], roles, cells, x, site):
+                continue
             x = _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made)
         except CompileError as error:
             el.report(error, site.file)
             x = None
         rows.append(made)
-        blocks["done"] += repeats[index]
+        if counted[index]:
+            blocks["done"] += repeats[index]
     site.note(stmt.key, rows)
     return x
 
 
-def _repeats(el, table, headings, roles, env: Env, where_map) -> list[int]:
-    """Each row's repeat count, ahead of the rows, so that cells can use `count`."""
-    counts = []
+def _repeats(el, table, headings, roles, env: Env, where_map) -> tuple[list[int], list[bool]]:
+    """Each row's repeat count, ahead of the rows, so that cells can use `count`; and whether the row
+    counts among the table's blocks (it has a repeat cell, or the table has no repeat column)."""
+    counts, counted = [], []
     for row in table.rows:
-        n = 1
+        n, has = 1, "repeat" not in roles
         if "repeat" in roles and len(row.cells) == len(roles):
             cell = row.cells[roles.index("repeat")]
+            has = has_value(cell)
             try:
-                if cell.state == "value":
-                    n = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env,
-                                   cell, ahead=True)
+                if has:
+                    n = _value(cell, env)
+                    if cell.state != "exact":
+                        n = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], n, env, cell,
+                                       ahead=True)
             except CompileError:
                 pass  # reported when the row runs
         counts.append(n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_REPEAT else 1)
-    return counts
+        counted.append(has)
+    return counts, counted
+
+
+def _output_row(el, op_cell: ast.Cell, roles, cells, x, site) -> bool:
+    """`| output inception4a | ...`: names the tensor at this point of the table (GoogLeNet's Table 1 in one)."""
+    atoms = [a for part in op_cell.parts for a in part]
+    if not (len(atoms) == 2 and atoms[0].kind == "name" and atoms[0].id == "output" and atoms[1].kind == "name"):
+        return False
+    for role, cell in zip(roles, cells):
+        if role in ("param", "repeat") and has_value(cell):
+            raise CompileError("E203", "an output row names a tensor: it takes no parameters", cell.span,
+                               hint="leave its other cells empty or `-`")
+    if site.frame is not None:
+        raise CompileError("E209", "an output names a tensor of the network: it stands in a section's table, "
+                           "not in a block's", op_cell.span)
+    if x is not None:
+        el.name_output(el.graph.outputs, atoms[1].id, x.name, op_cell.span)
+    return True
 
 
 def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made):
@@ -103,20 +131,28 @@ def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, res
     op_cell = cells[roles.index("op")]
     if op_cell.span.line == 0:  # an empty cell has no token to point at: point at the row
         op_cell = op_cell.model_copy(update={"span": row.span})
-    callee, extras = _operator(op_cell, env)
+    callee, extras = _operator(el, op_cell, env)
     for role, cell in zip(roles, cells):
-        if role == "kernel" and cell.state == "value":  # GoogLeNet's "patch size/stride": 7×7/2, or just 3
+        if role == "kernel" and has_value(cell):  # GoogLeNet's "patch size/stride": 7×7/2, or just 3
             atoms = [a for part in cell.parts for a in part]
             if len(atoms) == 1 and atoms[0].kind == "num":
                 extras["@k"] = (atoms[0], _value(cell, env))
             else:
-                extras.update(_operator_extras(atoms))
+                extras.update(_operator_extras([([a], "") for a in atoms]))
     fixed = resolve_extras(el, callee, extras)
     names = _param_names(el, callee)
     repeat = 1
-    if "repeat" in roles and cells[roles.index("repeat")].state == "value":
+    if "repeat" in roles and has_value(cells[roles.index("repeat")]):
         cell = cells[roles.index("repeat")]
-        repeat = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], _value(cell, env), env, cell)
+        heading = table.header[roles.index("repeat")].text
+        try:
+            repeat = _value(cell, env)
+        except CompileError as error:  # DenseNet's "Layers" is no repeat count: say why this cell is read as one
+            error.hint = (f"{error.hint}; " if error.hint else "") + \
+                f"the column '{heading}' is the repeat column: head it `{heading} [label]` if it is not"
+            raise
+        if cell.state != "exact":
+            repeat = _transform(el, where_map, [headings[roles.index("repeat")], "repeat"], repeat, env, cell)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
                            f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
@@ -154,7 +190,14 @@ def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, res
             call_kwargs[stride] = 1  # only the first repeat strides
         row_site = site.at_row(row.span, site.file, source=(stmt.key, index), repeat=r, index=blocks["done"] + r,
                                count=blocks["count"], cells=sources)
-        x = el.invoke(callee, [], call_kwargs, x, row_site, op_cell.span, None, 0)  # each repeat is the next module
+        try:
+            x = el.invoke(callee, [], call_kwargs, x, row_site, op_cell.span, None, 0)  # each repeat is the next module
+        except CompileError as error:
+            if error.code == "E205" and "repeat" in roles and f"'{headings[roles.index('repeat')]}'" in error.message:
+                heading = table.header[roles.index("repeat")].text  # a column headed n is the repeat column
+                error.hint = f"the column '{heading}' is the repeat column; to bind it to the parameter, head it " \
+                             f"`{heading} [param]`"
+            raise
         if x is None:
             return None
         made["paths"].append(el.last_made)
@@ -174,7 +217,7 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
     for heading, role, cell, label in zip(headings, roles, cells, table.header):
         if role != "param" or cell.state in ("absent", "empty"):
             continue
-        value = True if cell.state == "check" else _value(cell, env)
+        value = True if cell.state == "check" else _value(cell, env, label.text)
         target = heading if heading in names else aliases.get(heading)
         if target is None and heading in ("s", "stride"):
             target = _stride_param(names)
@@ -185,24 +228,79 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
             raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
                                hint=did_you_mean(heading, list(names) + list(aliases))
                                or f"its parameters (and column names): {', '.join(described) or 'none'}")
-        kwargs[target] = _transform(el, where_map, [target, heading], value, env, cell)
+        # `= EXPR` is as written: no `where` rewrites it (MobileNetV2's last conv: max(1, width))
+        kwargs[target] = value if cell.state == "exact" else _transform(el, where_map, [target, heading], value, env,
+                                                                        cell)
         atoms = [a for part in cell.parts for a in part]
-        if cell.state == "value" and len(atoms) == 1 and not any(k in where_map for k in (target, heading)):
+        if has_value(cell) and len(atoms) == 1 and (cell.state == "exact" or not any(k in where_map
+                                                                                   for k in (target, heading))):
             sources[target] = atoms[0]
     return kwargs
 
 
-def _operator(cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
+def _operator(el, cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
+    """The row's op or block and what the operator cell adds: a kernel, a stride, flags. The cell may
+    spell the block as the paper does (`conv3-64`, `Fused-MBConv1`: a block's spellings)."""
     atoms = [a for part in cell.parts for a in part]
     if cell.state != "value" or not atoms:
         raise CompileError("E201", "the operator cell is empty", cell.span)
+    texts = cell.part_texts or [""] * len(cell.parts)
+    spelled = _spelled(el, texts[0])
+    if spelled is not None:
+        callee, fixed = spelled
+        extras = _operator_extras([(part, text) for part, text in zip(cell.parts[1:], texts[1:])])
+        return callee, {**fixed, **extras}
     head = atoms[0]
     if head.kind not in ("name", "call"):
-        raise CompileError("E201", "the operator cell must start with a block or op name", head.span)
+        raise CompileError("E201", "the operator cell must start with a block or op name", head.span,
+                           hint=_spelling_hint(el, texts[0]))
     callee = evaluate(head, env) if head.kind == "call" else _lookup_op(head, env)
     if not isinstance(callee, Ref):
         raise CompileError("E201", f"'{head.id if head.kind == 'name' else head.func}' is not an op or a block", head.span)
-    return callee, _operator_extras(atoms[1:])
+    units = [([a], "") for a in cell.parts[0][1:]] + list(zip(cell.parts[1:], texts[1:]))
+    return callee, _operator_extras(units)
+
+
+def _spellings(el) -> list[tuple[str, re.Pattern, list[str]]]:
+    """Every block's operator-cell spellings as (block, pattern, the parameters its numbers bind)."""
+    found = getattr(el, "_spellings", None)
+    if found is None:
+        found = el._spellings = [(name, *_pattern(sp)) for name, t in el.lowered.blocks.items() for sp in t.spellings]
+    return found
+
+
+def _pattern(spelling: str) -> tuple[re.Pattern, list[str]]:
+    """`conv{k}-{out}` as a pattern: the text as written (any case), each `{name}` a number."""
+    names, parts = [], []
+    for piece in re.split(r"(\{\w+\})", spelling):
+        if piece.startswith("{") and piece.endswith("}"):
+            names.append(piece[1:-1])
+            parts.append(r"(\d+(?:\.\d+)?)")
+        else:
+            parts.append(re.escape(piece.replace(" ", "")))
+    return re.compile("".join(parts), re.IGNORECASE), names
+
+
+def _number_text(text: str):
+    return float(text) if "." in text else int(text)
+
+
+def _spelled(el, text: str):
+    for block, pattern, names in _spellings(el):
+        match = pattern.fullmatch(text.replace(" ", ""))
+        if match:
+            return Ref("block", block), {n: _number_text(v) for n, v in zip(names, match.groups())}
+    return None
+
+
+def _spelling_hint(el, text: str) -> str | None:
+    spellings = [sp for t in el.lowered.blocks.values() for sp in t.spellings]
+    if "-" in text or any(ch.isdigit() for ch in text):
+        known = ", ".join(f'"{sp}"' for sp in spellings[:6])
+        return (f"'{text}' matches no block's spelling ({known})" if spellings else
+                f"to read '{text}' as the paper writes it, give a block that spelling: "
+                f'`block NAME(k, out) "conv{{k}}-{{out}}":`')
+    return None
 
 
 def _lookup_op(head: ast.Name, env: Env):
@@ -213,13 +311,20 @@ def _lookup_op(head: ast.Name, env: Env):
         raise
 
 
-def _operator_extras(atoms) -> dict:
+def _operator_extras(units) -> dict:
     # Keys are resolved against the callee's parameters by resolve_extras:
-    # '@k' a kernel, '@s' a stride, '@WORD' a flag.
+    # '@k' a kernel, '@s' a stride, '@WORD' a flag ('@SE0.25': a flag with its number).
     kwargs: dict = {}
-    for atom in atoms:
+    for atoms, text in units:
+        if len(atoms) != 1 and text:
+            kwargs["@" + text.replace(" ", "")] = (atoms[0], True)
+            continue
+        atom = atoms[0]
         if atom.kind == "dims":
             sizes = [int(i.value) for i in atom.items]
+            if len(sizes) > 2 and not any(atom.squared):
+                raise CompileError("E209", f"'{atom.text}' is no kernel: a kernel is one size or two (3x3, 1x7)",
+                                   atom.span)
             kwargs["@k"] = (atom, sizes[0] if len(set(sizes)) == 1 else tuple(sizes[:2]))
             if atom.stride is not None:
                 kwargs["@s"] = (atom, int(atom.stride.value))
@@ -228,7 +333,9 @@ def _operator_extras(atoms) -> dict:
         elif atom.kind == "name":
             kwargs["@" + atom.id] = (atom, True)
         else:
-            raise CompileError("E201", "an operator cell holds a name, a kernel size like 3x3 and flags", atom.span)
+            raise CompileError("E201", "an operator cell holds a name, a kernel size like 3x3 and flags", atom.span,
+                               hint="a flag with a number is a parameter's alias with a place for it: "
+                                    'se "SE{}" reads SE0.25')
     return kwargs
 
 
@@ -244,6 +351,13 @@ def _aliases(el, callee: Ref) -> dict[str, str]:
     return {normalize(a): p.name for p in el.program.blocks[callee.name][0].params for a in p.aliases}
 
 
+def _numbered_aliases(el, callee: Ref) -> list[tuple[re.Pattern, str]]:
+    if callee.kind == "op":
+        return []
+    return [(re.compile(re.escape(a).replace(r"\{\}", r"(\d+(?:\.\d+)?)"), re.IGNORECASE), p.name)
+            for p in el.program.blocks[callee.name][0].params for a in p.aliases if "{}" in a]
+
+
 def _described(el, callee: Ref) -> list[str]:
     """Parameter names with their column names as the block declares them: `out "#out"`."""
     if callee.kind == "op":
@@ -251,12 +365,17 @@ def _described(el, callee: Ref) -> list[str]:
     return [p.name + "".join(f' "{a}"' for a in p.aliases) for p in el.program.blocks[callee.name][0].params]
 
 
-def _value(cell: ast.Cell, env: Env):
+def _value(cell: ast.Cell, env: Env, column: str = ""):
     atoms = [a for part in cell.parts for a in part]
     if len(cell.parts) != 1 or len(atoms) != 1:
         raise CompileError("E209", "this cell should hold one value", cell.span)
     atom = atoms[0]
     if atom.kind == "dims":
+        if atom.stride is not None:  # `3×3/2` bound to a parameter would lose its stride without a word
+            raise CompileError("E209", f"'{atom.text}': a stride after '/' is read in the operator cell and in "
+                               "kernel columns, not in a parameter's column" + (f" ('{column}')" if column else ""),
+                               atom.span, hint="head the column `patch size/stride` (or `kernel [kernel]`), or "
+                               "write the stride in a column of its own")
         sizes = tuple(int(i.value) for i in atom.items)
         return sizes[0] if len(set(sizes)) == 1 else sizes
     return evaluate(atom, env)
@@ -287,6 +406,12 @@ def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
         word = key[1:]
         target = {"k": _kernel_param(names), "s": _stride_param(names)}.get(word) if word in ("k", "s") else (
             aliases.get(normalize(word)) or (word if word in names else None))
+        if target is None and word not in ("k", "s"):  # `SE0.25`: an alias with a place for its number, "SE{}"
+            for alias, param in _numbered_aliases(el, callee):
+                match = alias.fullmatch(word)
+                if match:
+                    target, value = param, _number_text(match.group(1))
+                    break
         if target is None:
             what = {"k": "takes no kernel size", "s": "takes no stride"}.get(word, f"has no parameter for the flag '{word}'")
             raise CompileError("E203", f"'{callee.name}' {what}", atom.span,
@@ -388,7 +513,14 @@ _SCALE = {"k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}
 
 
 def _paper_number(cell: ast.Cell) -> tuple[float, float]:
-    """`2.7K` -> (2700, 50): the value and half a unit of its last printed digit."""
+    """`2.7K` -> (2700, 50): the value and half a unit of its last printed digit; `12,432` (a paper's
+    thousands separators) -> (12432, 0.5)."""
+    grouped = re.fullmatch(r"(\d{1,3}(?:,\d{3})+)(\.\d+)?\s*([KMGB]?)", cell.text or "", re.IGNORECASE)
+    if grouped is not None:
+        digits, fraction, unit = grouped.group(1).replace(",", ""), grouped.group(2) or "", grouped.group(3)
+        scale = _SCALE.get(unit.lower(), 1.0)
+        decimals = len(fraction) - 1 if fraction else 0
+        return float(digits + fraction) * scale, 0.5 * 10 ** (-decimals) * scale
     atoms = [a for part in cell.parts for a in part]
     if not atoms or atoms[0].kind != "num" or len(atoms) > 2 or (len(atoms) == 2 and atoms[1].kind != "name"):
         raise CompileError("E209", "a params/ops cell reads like 2.7K, 112K or 34M", cell.span)

@@ -87,6 +87,10 @@ def saved_bytes(graph: Graph, recipe: Recipe = Recipe()) -> Saved:
     in_place = in_place_layers(graph)
     storage = {"input": "input"}  # value -> the storage it lives in
     dtype = {"input": "float32"}
+    storage_bytes = {"input": prod(graph.input_shape) * DTYPE_BYTES["float32"]}  # per sample: a view (chunk)
+    # saved keeps all of its storage alive
+    for name, shape in graph.placeholders.items():  # after an error, a row's stated input (compiler/tables.py)
+        storage[name], dtype[name], storage_bytes[name] = name, "float32", prod(shape) * DTYPE_BYTES["float32"]
     kept: set = set()
     result = Saved()
 
@@ -109,6 +113,7 @@ def saved_bytes(graph: Graph, recipe: Recipe = Recipe()) -> Saved:
             storage[layer.name] = storage[layer.inputs[0]]
         else:
             storage[layer.name] = layer.name
+            storage_bytes[layer.name] = size(layer.name)
         per_sample = fixed = 0
         for n, item in enumerate(spec.saved(layer, layer.name in in_place)):
             if item.of == "weight":
@@ -121,7 +126,8 @@ def saved_bytes(graph: Graph, recipe: Recipe = Recipe()) -> Saved:
                     # autocast's copy of a float32 input in bfloat16
                     key, nbytes = (layer.name, "cast", item.index), prod(graph.shape_of(value)) * DTYPE_BYTES[compute]
                 else:
-                    key, nbytes = storage[value], size(value)
+                    key = storage[value]
+                    nbytes = storage_bytes[key]
                 scales = True
             else:
                 key, scales = (layer.name, n), item.per_sample

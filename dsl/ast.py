@@ -83,7 +83,7 @@ class Call(Node):
 
 class BinOp(Node):
     kind: Literal["binop"] = "binop"
-    op: Literal["+", "-", "*", "/", "//", "%"]
+    op: Literal["+", "-", "*", "/", "//", "%", "**"]
     left: Expr
     right: Expr
 
@@ -149,10 +149,13 @@ class Heading(Node):
 
 
 class Cell(Node):
-    """One table cell: `-` is absent, `✓` is true, else comma-separated parts of atoms."""
+    """One table cell: `-` is absent, `✓` is true, `= EXPR` is a value no `where` rewrites, else
+    comma-separated parts of atoms. `text` is the cell as written (paper spellings: `conv3-64`)."""
 
-    state: Literal["value", "absent", "check", "empty"] = "value"
+    state: Literal["value", "absent", "check", "empty", "exact"] = "value"
     parts: list[list[Expr]] = []
+    text: str = ""
+    part_texts: list[str] = []  # each comma-separated part as written: `Fused-MBConv1`, `SE0.25`
 
 
 class Row(Node):
@@ -218,6 +221,36 @@ class Output(Node):
     name: str
 
 
+class Keep(Node):
+    """`keep NAME`: the current tensor, named for later statements of the block."""
+
+    kind: Literal["keep"] = "keep"
+    name: str
+
+
+class From(Node):
+    """`from NAME`: go on from a tensor named earlier in the block."""
+
+    kind: Literal["from"] = "from"
+    name: str
+
+
+class Join(Node):
+    """`concat a, b` / `add a, b`: named tensors joined along channels, or summed."""
+
+    kind: Literal["join"] = "join"
+    op: Literal["concat", "add"]
+    names: list[str]
+
+
+class Repeat(Node):
+    """`repeat n:`: the body n times, `index` counting from 0."""
+
+    kind: Literal["repeat"] = "repeat"
+    count: Expr
+    body: list[Stmt]
+
+
 class Aux(Node):
     kind: Literal["aux"] = "aux"
     name: str
@@ -227,7 +260,7 @@ class Aux(Node):
 
 
 Stmt = Annotated[
-    Union[CallStmt, Table, Let, If, Residual, Concat, Multiply, Output, Aux],
+    Union[CallStmt, Table, Let, If, Residual, Concat, Multiply, Output, Aux, Keep, From, Join, Repeat],
     Field(discriminator="kind"),
 ]
 
@@ -250,6 +283,7 @@ class BlockDef(Node):
     name: str
     params: list[Param]
     body: list[Stmt]
+    spellings: list[str] = []  # operator-cell spellings: "conv{k}-{out}"
 
 
 class Network(Node):

@@ -131,7 +131,7 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
     _comments.clear()
     try:
         tree = _parser().parse(text)
-        module = _ToAst().transform(tree)
+        module = _ToAst(text).transform(tree)
     except UnexpectedInput as error:
         raise ArchError([_syntax_diagnostic(error, text, file)]) from None
     except _IndentError as error:
@@ -266,9 +266,21 @@ def _too_large(text: str, span: ast.Span, why: str) -> ArchError:
     return ArchError([Diagnostic(code="E400", span=span, message=f"the number {shown} is too large: {why}")])
 
 
+class _Part(list):
+    """A cell's comma-separated part: its atoms, and its text as written."""
+
+    def __init__(self, atoms, text: str):
+        super().__init__(atoms)
+        self.text = text
+
+
 @v_args(meta=True)
 class _ToAst(Transformer):
     """One method per rule of grammar/arch.lark."""
+
+    def __init__(self, source: str | None = None):
+        super().__init__()
+        self.source = source
 
     # ------------------------------------------------------------- top level
     def start(self, meta, items):
@@ -281,7 +293,9 @@ class _ToAst(Transformer):
         return _node(ast.Let, name=str(c[0]), value=c[1], span=_span(meta))
 
     def block(self, meta, c):
-        return _node(ast.BlockDef, name=str(c[0]), params=c[1] or [], body=c[2], span=_span(meta))
+        name, params, *spellings, body = c
+        return _node(ast.BlockDef, name=str(name), params=params or [], body=body,
+                     spellings=[s[1:-1] for s in spellings], span=_span(meta))
 
     def network(self, meta, c):
         return _node(ast.Network, name=str(c[0]), params=c[1] or [], span=_span(meta))
@@ -336,6 +350,21 @@ class _ToAst(Transformer):
     def output(self, meta, c):
         return _node(ast.Output, name=str(c[0]), span=_span(meta))
 
+    def keep(self, meta, c):
+        return _node(ast.Keep, name=str(c[0]), span=_span(meta))
+
+    def from_stmt(self, meta, c):
+        return _node(ast.From, name=str(c[0]), span=_span(meta))
+
+    def join_concat(self, meta, c):
+        return _node(ast.Join, op="concat", names=[str(n) for n in c], span=_span(meta))
+
+    def join_add(self, meta, c):
+        return _node(ast.Join, op="add", names=[str(n) for n in c], span=_span(meta))
+
+    def repeat(self, meta, c):
+        return _node(ast.Repeat, count=c[0], body=c[1], span=_span(meta))
+
     def aux(self, meta, c):
         return _node(ast.Aux, name=str(c[0]), call=c[1], source=str(c[2]) if c[2] is not None else None, cond=c[3],
                      span=_span(meta))
@@ -353,7 +382,17 @@ class _ToAst(Transformer):
         return _node(ast.Row, cells=list(c), span=_span(meta))
 
     def cell(self, meta, c):
-        return _node(ast.Cell, parts=list(c), span=_span(meta))
+        return _node(ast.Cell, parts=[list(p) for p in c], part_texts=[p.text for p in c], text=self.text_of(meta),
+                     span=_span(meta))
+
+    def exact_cell(self, meta, c):
+        return _node(ast.Cell, state="exact", parts=[[c[0]]], text=self.text_of(meta), span=_span(meta))
+
+    def text_of(self, meta) -> str:
+        """The source as written between a node's ends (one line: cells never span lines)."""
+        if getattr(meta, "empty", True) or self.source is None:
+            return ""
+        return " ".join(self.source[meta.start_pos:meta.end_pos].split())
 
     def absent_cell(self, meta, c):
         return _node(ast.Cell, state="absent", span=_token_span(c[0]))
@@ -365,7 +404,7 @@ class _ToAst(Transformer):
         return _node(ast.Cell, state="empty", span=_span(meta))
 
     def cell_part(self, meta, c):
-        return list(c)
+        return _Part(c, self.text_of(meta))
 
     def kernel(self, meta, c):
         sizes = [value for value, _ in _integers_in(c[0])]
@@ -412,6 +451,9 @@ class _ToAst(Transformer):
     def neg(self, meta, c):
         return _node(ast.Neg, operand=c[-1], span=_span(meta))
 
+    def power(self, meta, c):
+        return _node(ast.BinOp, op="**", left=c[0], right=c[2], span=_span(meta))
+
     def number(self, meta, c):
         return _node(ast.Num, value=_number(str(c[0]), _token_span(c[0])), text=str(c[0]), span=_token_span(c[0]))
 
@@ -434,7 +476,8 @@ class _ToAst(Transformer):
         return _node(ast.Attr, obj=str(c[0]), attr=str(c[1]), span=_span(meta))
 
     def call(self, meta, c):
-        items = c[1] or []
+        c = [c[0], c[1], c[2]] if len(c) == 3 else [c[0], None, c[1]]
+        items = c[2] or []
         seen_kwarg = None
         for item in items:
             if isinstance(item, ast.Kwarg):
@@ -444,7 +487,8 @@ class _ToAst(Transformer):
                                             hint=f"put it before '{seen_kwarg.name} = ...'")])
         args = [a for a in items if not isinstance(a, ast.Kwarg)]
         kwargs = [a for a in items if isinstance(a, ast.Kwarg)]
-        return _node(ast.Call, func=str(c[0]), args=args, kwargs=kwargs, span=_span(meta))
+        func = str(c[0]) if c[1] is None else f"{c[0]}.{c[1]}"  # `op.conv`: the op itself
+        return _node(ast.Call, func=func, args=args, kwargs=kwargs, span=_span(meta))
 
     def args(self, meta, c):
         return list(c)

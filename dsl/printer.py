@@ -16,6 +16,7 @@ formatting twice changes nothing.
 from __future__ import annotations
 
 from . import ast
+from .headings import role_of
 from .parse import parse
 from .source import split_lines
 
@@ -23,7 +24,7 @@ INDENT = "    "
 
 # Binding strength, for the fewest parentheses that keep the tree.
 _PRECEDENCE = {"ifexp": 0, "or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5,
-               "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
+               "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "**": 8}
 
 
 def format_source(text: str, file: str = "<input>") -> str:
@@ -53,7 +54,10 @@ def expr(node, parent: int = -1) -> str:
         return " x ".join(expr(i, 8) for i in node.items)
     if kind == "kernel":
         return node.text
-    if kind == "binop":
+    if kind == "binop" and node.op == "**":  # right-associative, and its right side may be negative
+        level = _PRECEDENCE["**"]
+        text = f"{expr(node.left, level + 1)} ** {expr(node.right, _PRECEDENCE['neg'])}"
+    elif kind == "binop":
         level = _PRECEDENCE[node.op]
         text = f"{expr(node.left, level)} {node.op} {expr(node.right, level + 1)}"
     elif kind == "neg":
@@ -90,13 +94,21 @@ def param(p: ast.Param) -> str:
     return text + (f" = {expr(p.default)}" if p.default is not None else "")
 
 
-def cell(c: ast.Cell) -> str:
+def cell(c: ast.Cell, role: str = "param") -> str:
+    """A cell in the canonical layout. Labels stay as written (`dense block (1)`), and so do the parts of
+    operator cells (the paper's spellings: `conv3-64`, `Fused-MBConv1`, `SE0.25`); values are laid out."""
     if c.state == "absent":
         return "-"
     if c.state == "check":
         return "✓"
     if c.state == "empty":
         return ""
+    if role == "label" and c.text:
+        return c.text
+    if role == "op" and c.part_texts:
+        return ", ".join(c.part_texts)
+    if c.state == "exact":
+        return "= " + expr(c.parts[0][0])
     return ", ".join(_part(part) for part in c.parts)
 
 
@@ -159,7 +171,8 @@ class Printer:
         elif kind == "variant":
             self.emit(f"variant {item.name}({kwargs(item.kwargs)})", line)
         elif kind == "block":
-            self.emit(f"block {item.name}({', '.join(param(p) for p in item.params)}):", line)
+            spellings = "".join(f' "{sp}"' for sp in item.spellings)
+            self.emit(f"block {item.name}({', '.join(param(p) for p in item.params)}){spellings}:", line)
             self.body(item.body, INDENT)
         elif kind == "section":
             where = f" where {kwargs(item.where)}" if item.where else ""
@@ -209,13 +222,24 @@ class Printer:
             self.body(s.body, indent + INDENT)
         elif kind == "output":
             self.emit(f"{indent}output {s.name}", line)
+        elif kind == "keep":
+            self.emit(f"{indent}keep {s.name}", line)
+        elif kind == "from":
+            self.emit(f"{indent}from {s.name}", line)
+        elif kind == "join":
+            self.emit(f"{indent}{s.op} {', '.join(s.names)}", line)
+        elif kind == "repeat":
+            self.emit(f"{indent}repeat {expr(s.count)}:", line)
+            self.body(s.body, indent + INDENT)
         elif kind == "aux":
             cond = f" if {expr(s.cond)}" if s.cond is not None else ""
             source = f" from {s.source}" if s.source is not None else ""
             self.emit(f"{indent}aux {s.name} = {call(s.call)}{source}{cond}", line)
 
     def table(self, t: ast.Table, indent: str) -> None:
-        rows = [[h.text for h in t.header]] + [[cell(c) for c in r.cells] for r in t.rows]
+        roles = [role_of(h.text) for h in t.header]
+        rows = [[h.text for h in t.header]] + [[cell(c, role) for c, role in zip(r.cells, roles + ["param"] * len(r.cells))]
+                                               for r in t.rows]
         widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
         lines = [t.span.line] + [r.span.line for r in t.rows]
         for index, (row, line) in enumerate(zip(rows, lines)):

@@ -107,7 +107,59 @@ def torch_layer(op: str, a, shape):
         return torchvision.ops.StochasticDepth(a.p, a.mode)
     if op == "leaky_relu":
         return nn.LeakyReLU(a.negative_slope)
+    if op == "layernorm":
+        if len(shape) == 1:
+            return nn.LayerNorm(c, eps=a.eps)
+        from torchvision.models.convnext import LayerNorm2d
+
+        return LayerNorm2d(c, eps=a.eps)
+    if op == "channel_linear":
+        return _PermutedLinear(c, a.out, a.bias) if len(shape) == 3 else nn.Linear(c, a.out, a.bias)
+    if op == "layer_scale":
+        return _LayerScale(c, a.init)
+    if op == "chunk":
+        return _Chunk(a.parts, a.index)
+    if op == "channel_shuffle":
+        return _Shuffle(a.groups)
     raise KeyError(op)
+
+
+class _PermutedLinear(nn.Linear):
+    """torchvision's CNBlock: Permute to channels-last, nn.Linear, Permute back."""
+
+    def forward(self, x):
+        from torchvision.ops import Permute
+
+        return Permute([0, 3, 1, 2])(super().forward(Permute([0, 2, 3, 1])(x)))
+
+
+class _LayerScale(nn.Module):
+    def __init__(self, c, init):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c, 1, 1) * init)  # torchvision CNBlock's layer_scale
+
+    def forward(self, x):
+        return self.weight * x
+
+
+class _Chunk(nn.Module):
+    def __init__(self, parts, index):
+        super().__init__()
+        self.parts, self.index = parts, index
+
+    def forward(self, x):
+        return torch.split(x, x.shape[1] // self.parts, dim=1)[self.index]
+
+
+class _Shuffle(nn.Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        from torchvision.models.shufflenetv2 import channel_shuffle
+
+        return channel_shuffle(x, self.groups)
 
 
 class Interpreted(nn.Module):
@@ -117,18 +169,30 @@ class Interpreted(nn.Module):
 
     def __init__(self, graph):
         super().__init__()
-        self.steps = []
+        self.steps, self.first = [], graph.first
         for layer in graph.layers():
             if layer.spec.callable_:
-                *parents, leaf = layer.name.split(".")
-                node = self
-                for part in parents:
-                    if part not in node._modules:
-                        node.add_module(part, nn.Module())
-                    node = node._modules[part]
-                node.add_module(leaf, torch_layer(layer.op, layer.attrs, layer.in_shapes[0]))
+                parent, _, leaf = layer.name.rpartition(".")
+                self._node(parent).add_module(leaf, torch_layer(layer.op, layer.attrs, layer.in_shapes[0]))
             self.steps.append((layer.name, layer.op, layer.inputs, layer.aux))
         self.result, self.heads = graph.result, list(graph.aux.values())
+
+    def _node(self, path: str) -> nn.Module:
+        """The container at a dotted path, made (or filled in, where a placeholder stands) on the way; a new
+        one registers first what the graph says registers before its siblings (layer scale, a shortcut)."""
+        node, here = self, []
+        for part in path.split(".") if path else []:
+            here.append(part)
+            if node._modules.get(part) is None:
+                fresh = part not in node._modules
+                node.add_module(part, nn.Module())
+                if fresh:
+                    prefix = ".".join(here) + "."
+                    for first in self.first:
+                        if first.startswith(prefix) and "." not in first[len(prefix):]:
+                            node._modules[part].register_module(first[len(prefix):], None)
+            node = node._modules[part]
+        return node
 
     def forward(self, x):
         values = {"input": x}

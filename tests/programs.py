@@ -95,6 +95,29 @@ def logic_block(draw) -> str:
 
 
 @st.composite
+def newer_blocks(draw) -> str:
+    """Issue 11's constructs: a loop, named tensors, ops over the channels, a split and a shuffle, `op.NAME`,
+    powers and logarithms, a projection registered first, the paper's spellings and numbered flags."""
+    growth = draw(st.sampled_from(["growth", "growth + 0", "max(growth, 2)"]))
+    dense = f"block dense(n = 2, growth = 4):\n    repeat n:\n        concat:\n            branch: identity()\n" \
+            f"            branch:\n                batchnorm()\n                relu()\n                conv({growth}, 3)\n"
+    dag = "block dag(c):\n    op.conv(c, 3)\n    keep a\n    relu()\n    keep b\n    " + \
+        draw(st.sampled_from(["concat a, b\n    conv(c, 1)\n", "add a, b\n", "from a\n    conv(c, 3)\n    add a, b\n"]))
+    convnext = "block cn(p = 0):\n    residual(stochastic_depth = p):\n        conv(in.c, 3, groups = in.c)\n" \
+               "        layernorm(eps = 1e-6)\n        channel_linear(2 * in.c)\n        gelu()\n" \
+               "        channel_linear(in.c)\n        layer_scale(0.5, first = " + \
+               draw(st.sampled_from(["true", "false"])) + ")\n"
+    shuffle = "block shuf():\n    concat:\n        branch: chunk(2, 0)\n        branch:\n            chunk(2, 1)\n" \
+              "            conv(in.c // 2, 1)\n    channel_shuffle(2)\n"
+    proj = "block proj(c, s = 1):\n    residual(shortcut_first = " + draw(st.sampled_from(["true", "false"])) + \
+           "):\n        conv(c, 3, stride = s)\n    shortcut if s != 1 or in.c != c:\n        conv(c, 1, stride = s)\n"
+    spelled = 'block spelled(k, out, se "SE{}" = 0) "conv{k}-{out}":\n    conv(out, k)\n    if se > 0:\n' \
+              "        conv(max(1, round(out * se)), 1)\n        conv(out, 1)\n"
+    loop2 = "block loop2(c, reps = 2):\n    repeat reps:\n        conv(c, 3)\n        relu()\n"
+    return "\n".join([dense, dag, convnext, shuffle, proj, spelled, loop2])
+
+
+@st.composite
 def programs(draw) -> str:
     """A whole program: constants, blocks, a network with variants and three sections."""
     act = draw(st.sampled_from(ACTIVATIONS))
@@ -102,7 +125,7 @@ def programs(draw) -> str:
     text = f"let ACT = {act}\nlet NORM = {norm}\nlet UNIT3 = unit(k = 3)\n\n"
     text += draw(unit_block()) + "\n" + draw(res_block()) + "\n" + draw(mix_block()) + "\n" + draw(gate_block())
     text += "\n" + draw(stage_block()) + "\n" + draw(logic_block()) + "\n"
-    text += "block fch(n):\n    linear(n * in.h)\n\n"
+    text += "block fch(n):\n    linear(n * in.h)\n\n" + draw(newer_blocks()) + "\n"
     width = draw(st.sampled_from(["1.0", "0.5", "1.5"]))
     depth = draw(st.sampled_from(["1.0", "2.0"]))
     text += f"network net(num_classes = {draw(st.integers(2, 6))}, width = {width}, depth = {depth}, " \
@@ -113,12 +136,16 @@ def programs(draw) -> str:
     rows = draw(st.lists(st.sampled_from([
         "| res   | 8  | 1  | 1 |", "| res   | 16 | 1  | 2 |", "| res   | 8  | 2  | 1 |", "| mix   | 4  | 1  | - |",
         "| gate  | -  | 1  | - |", "| stage | 8  | 1  | 2 |", "| unit  | 12 | 2  | 1 |", "| UNIT3 | 8  | 1  | 1 |",
-    ]), min_size=2, max_size=5))
+        "| dense | -  | 2  | - |", "| dag   | 8  | 1  | - |", "| cn    | -  | 2  | - |", "| shuf  | -  | 1  | - |",
+        "| proj  | 8  | 1  | 2 |", "| conv3-8 | - | 1 | - |", "| conv1-8, SE0.5 | - | 1 | - |", "| loop2 | 8 | 1 | - |",
+    ]), min_size=2, max_size=6))
     strides = sum(r.endswith("| 2 |") for r in rows)
     if strides > 2:  # 16 -> 8 in the stem; two more halvings at most
         rows = [r.replace("| 2 |", "| 1 |") for r in rows]
     text += "body where c = make_divisible(c * width, 4), n = ceil(n * depth):\n"
     text += "    | operator | c  | n  | s |\n" + "".join(f"    {r}\n" for r in rows)
+    text += draw(st.sampled_from(["", "    repeat 2:\n        relu()\n",
+                                  "    identity()\n    | operator | c [param] |\n    | dag      | = 2 ** 3  |\n"]))
     if draw(st.booleans()):  # a residual standing in a section (item 7 of issue 10)
         text += "    residual(stochastic_depth = p):\n        batchnorm()\n        relu()\n"
     text += "\nhead:\n    global_avgpool()\n    flatten()\n"

@@ -69,7 +69,8 @@ def test_zoo_figures_equal_the_live_tools_slow(tool, file, variant):
 
 
 def test_every_op_on_a_small_network_equals_the_live_tools():
-    # the ops the zoo does not use: lrn, gelu, tanh, leaky_relu, sigmoid, relu6, adaptive max pooling
+    # the ops the zoo does not use: lrn, gelu, tanh, leaky_relu, sigmoid, relu6, adaptive max pooling, the
+    # layer norm and linear layer over channels (on a map and on a vector), layer scale, shuffle and chunk
     text = """network every(num_classes = 5)
 input 3 x 20 x 20
 
@@ -85,11 +86,20 @@ layers:
     sigmoid()
     silu()
     hardswish()
+    layernorm(eps = 1e-6)
+    channel_linear(8)
+    layer_scale(0.5)
+    channel_shuffle(2)
+    concat:
+        branch: chunk(2, 1)
+        branch: chunk(2, 0)
     avgpool(2, padding = 1)
     adaptive_maxpool(size = 3)
     flatten()
     linear(16, bias = false)
     batchnorm()
+    layernorm()
+    channel_linear(6)
     linear(num_classes)
 """
     graph = build_graph(ZOO / "every.arch", text=text)

@@ -181,3 +181,38 @@ def test_check_reports_training_memory():
     table = run_archc("check", "architectures/resnet.arch", "--variant", "resnet50", "--batch", "32",
                       "--memory", "6GiB", "--amp")
     assert "saved for backward" in table.stdout and "largest training batch" in table.stdout
+
+
+def test_the_ops_over_channels_on_a_small_network():
+    # ConvNeXt's and ShuffleNetV2's ops (issue 11): layer norm and linear layers over the channels of a map
+    # and of a vector, layer scale, channel shuffle and chunk
+    text = """network channels(num_classes = 5)
+input 3 x 12 x 12
+
+layers:
+    conv(8, 3)
+    layernorm(eps = 1e-6)
+    channel_linear(12)
+    gelu()
+    channel_linear(8, bias = false)
+    layer_scale(0.5)
+    channel_shuffle(2)
+    concat:
+        branch: chunk(2, 0)
+        branch:
+            chunk(2, 1)
+            conv(4, 1)
+    conv(8, 3)
+    global_avgpool()
+    flatten()
+    layernorm()
+    linear(num_classes)
+"""
+    graph = build_graph(ZOO / "channels.arch", text=text)
+    from archc.compiler.emit_torch import build_module
+
+    model = build_module(graph)
+    for recipe in (FP32, BF16):
+        for batch in (2, 5):
+            expected = measured(model, graph.input_shape, batch, recipe.amp, recipe.channels_last)
+            assert saved_bytes(graph, recipe).total(batch) == expected, (recipe, batch)

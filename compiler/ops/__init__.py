@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .activation import ACTIVATIONS
 from .base import _FIELDS, CATEGORIES, MAX_DIM, Arg, Attrs, Op, Shape, ShapeError, fmt_shape
+from .channels import ChannelLinear, ChannelShuffle, Chunk, LayerNorm, LayerScale
 from .conv import Conv
 from .linear import Linear
 from .merge import Add, Concat, Multiply
@@ -18,7 +19,8 @@ OPS: dict[str, Op] = {}
 REQUIRED = ("category", "thop", "fvcore", "ptflops", "calflops", "calflops_flops", "window", "saved")
 
 for _cls in (Conv, BatchNorm, Lrn, *ACTIVATIONS, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
-             Linear, Dropout, StochasticDepth, Identity, Flatten, Add, Concat, Multiply):
+             Linear, Dropout, StochasticDepth, Identity, Flatten, LayerNorm, ChannelLinear, LayerScale, Chunk,
+             ChannelShuffle, Add, Concat, Multiply):
     if _cls.name in OPS:
         raise RuntimeError(f"op {_cls.name!r} registered twice")
     missing = [attr for attr in REQUIRED if not hasattr(_cls, attr)]

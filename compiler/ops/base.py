@@ -163,6 +163,7 @@ class Op:
     channels: ClassVar[bool] = False  # the constructor's first argument is the input's channels
     args: ClassVar[tuple[Arg, ...]] = ()
     join: ClassVar[str | None] = None  # a join's forward expression: "{0} + {1}", over its inputs
+    defines: ClassVar[str | None] = None  # the source of `module` where the file defines it (it imports only torch)
     out_attr: ClassVar[str | None] = None  # the attribute giving the output channels (conv, linear: out)
     reshapes: ClassVar[bool] = False  # changes the channel count by reshaping (flatten)
 
@@ -217,6 +218,13 @@ class Op:
             found = _DESCRIBED[key] = (out, self.param_shapes(attrs, shapes), self.buffer_shapes(attrs, shapes),
                                        self.macs(attrs, shapes, out))
         return found
+
+    def out_channels(self, c, attrs: dict):
+        """The output's channels as an expression of the input's (`c`) and of the attributes' expressions:
+        a candidate the emitter checks before it writes it (None: nothing to say)."""
+        if self.out_attr is not None:
+            return attrs.get(self.out_attr)
+        return None if self.reshapes else c
 
     def infer(self, a, inputs: list[Shape]) -> Shape:
         return inputs[0]

@@ -56,6 +56,22 @@ class StochasticDepth(Op):
     identity_at_eval = True
     doc = "stochastic_depth(p, mode='row'): drops whole samples of a residual branch (torchvision.ops)"
     module = "StochasticDepth"  # torchvision.ops.StochasticDepth, written into the file: it imports only torch
+    defines = '''class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: drops whole samples ("row") or the whole batch in training."""
+
+    def __init__(self, p, mode="row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise'''
     args = (Arg("p", "p", positional=True), Arg("mode", "mode", default="row"))
     thop = fvcore = ptflops = calflops = calflops_flops = staticmethod(free)
     window, saved = staticmethod(pointwise), staticmethod(_depth_saved)
