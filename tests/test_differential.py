@@ -50,3 +50,19 @@ def test_every_zoo_variant_builds_the_checked_network(name, variant):
     size = SIZES.get(name, "3x32x32")
     graph = build_graph(ZOO / name, variant=variant, input=size)
     assert_same_network(graph, build_module(graph), graph.input_shape)
+
+
+def test_most_generated_programs_are_valid(tmp_path_factory):
+    """The property above skips the programs the checker rejects: were most of them wrong (a generator
+    drifting from the language), it would pass having compared nothing."""
+    outcomes = []
+
+    @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(text=programs())
+    def draw(text):
+        path = tmp_path_factory.mktemp("v") / "net.arch"
+        path.write_text(text, encoding="utf-8")
+        outcomes.append(archc.check(path).ok)
+
+    draw()
+    assert len(outcomes) == 40 and sum(outcomes) >= 0.8 * len(outcomes), sum(outcomes)
