@@ -142,9 +142,9 @@ def _layer_node(layer) -> Node:
     if layer.op in JOINS:  # statements make them: `features.3.add~30`
         node = Node(layer.name, [JOINS[layer.op]], kind="join", tooltip=f"{layer.name}: {layer.op} → {shape}")
     else:
-        group = type(OPS[layer.op]).__module__.rsplit(".", 1)[-1]
         lines = [layer.op, attrs_text(layer.op, layer.attrs), shape]
-        node = Node(layer.name, [s for s in lines if s], fill=FILL.get(group, "#ffffff"), tooltip=layer.name)
+        node = Node(layer.name, [s for s in lines if s], fill=FILL.get(OPS[layer.op].category, "#ffffff"),
+                    tooltip=layer.name)
     node.dashed = layer.aux
     return node
 

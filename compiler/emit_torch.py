@@ -56,15 +56,10 @@ def port(model: nn.Module, reference: dict[str, torch.Tensor] | nn.Module) -> li
     Returns the (model key, reference key) pairs. Raises ValueError naming the
     first tensor whose shape does not fit, or when the counts differ.
     """
+    from .weights import strict_pairs
+
     theirs = reference.state_dict() if isinstance(reference, nn.Module) else reference
-    ours = model.state_dict()
-    if len(ours) != len(theirs):
-        raise ValueError(f"the model has {len(ours)} tensors, the reference {len(theirs)}")
-    pairs, new_state = [], {}
-    for (key, mine), (ref_key, value) in zip(ours.items(), theirs.items()):
-        if tuple(mine.shape) != tuple(value.shape):
-            raise ValueError(f"{key} {tuple(mine.shape)} does not fit the reference's {ref_key} {tuple(value.shape)}")
-        new_state[key] = value.detach().clone()
-        pairs.append((key, ref_key))
+    pairs = strict_pairs(model.state_dict(), theirs)  # WeightMismatch, a ValueError, names the misfit
+    new_state = {key: theirs[ref_key].detach().clone() for key, ref_key in pairs}
     model.load_state_dict(new_state)
     return pairs

@@ -40,17 +40,6 @@ def normalize(heading: str) -> str:
     text = re.sub(r"\s+", " ", text).lstrip("#").strip()
     return re.sub(r"\s*\[\s*\w+\s*\]$", "", text)
 
-# `[ROLE]` after a heading gives its role.
-ROLE_WORDS = {"operator": "op", "op": "op", "input": "input", "output": "output", "resolution": "resolution",
-              "repeat": "repeat", "params": "params", "ops": "ops", "kernel": "kernel", "label": "label",
-              "param": "param"}
-
-
-def normalize(heading: str) -> str:
-    text = heading.strip().lower().replace("×", "x").replace("²", "")
-    text = re.sub(r"\s+", " ", text).lstrip("#").strip()
-    return re.sub(r"\s*\[\s*\w+\s*\]$", "", text)
-
 
 def said_role(heading: str) -> str | None:
     """The role a heading states in brackets, as written."""

@@ -44,8 +44,13 @@ from typing import Callable
 import torch
 
 from ..compiler.graph import Graph, Layer
+from ..compiler.ops import OPS
 
-PASS_THROUGH = ("flatten", "dropout", "identity", "stochastic_depth")  # no effect on a pooled vector at eval
+def _passes_through(op: str) -> bool:
+    """No effect on a pooled vector at eval: what returns its input at eval (dropout, identity, stochastic
+    depth: `Op.identity_at_eval`) and what only reshapes it (flatten)."""
+    spec = OPS[op]
+    return spec.identity_at_eval or spec.reshapes
 
 
 class CamError(ValueError):
@@ -76,7 +81,7 @@ def cam_head(graph: Graph, network: str = "the network") -> CamHead:
             feature = layer.inputs[0]
             if feature == "input":
                 raise CamError(f"{network} pools its input directly: there is no feature map to draw")
-            simple = len(linears) <= 1 and all(op in PASS_THROUGH + ("linear",) for op in seen)
+            simple = len(linears) <= 1 and all(op == "linear" or _passes_through(op) for op in seen)
             return CamHead(pool=name, feature=feature, linear=linears[0] if simple and linears else None,
                            channels=layer.out_shape[0], method="cam" if simple else "grad-cam")
         if len(layer.inputs) != 1:

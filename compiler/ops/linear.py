@@ -59,7 +59,8 @@ class Linear(Op):
     def infer(self, a: LinearAttrs, inputs):
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a vector, but its input is a {len(inputs[0])}-d feature map",
-                             hint="put flatten() before it", code="E306")
+                             hint="put flatten() before it; for a linear layer over the channels at each position (ConvNeXt's "
+                                  "MLP), use channel_linear(out)", code="E306")
         return check_dims((a.out,))
 
     def param_shapes(self, a: LinearAttrs, inputs):

@@ -20,8 +20,9 @@ class Add(Op):
 
     def infer(self, a, inputs):
         if inputs[0] != inputs[1]:
-            raise ShapeError(f"residual add of {fmt_shape(inputs[0])} and {fmt_shape(inputs[1])}: the shapes differ",
-                             hint="add a `shortcut:` body that projects the input", code="E303")
+            raise ShapeError(f"add of {fmt_shape(inputs[0])} and {fmt_shape(inputs[1])}: the shapes differ",
+                             hint="in a residual, add a `shortcut:` body that projects the input; with `add a, b`, "
+                                  "name two tensors of one size", code="E303")
         return inputs[0]
 
 
