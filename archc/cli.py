@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="infer every shape, parameter count, MAC count and memory figure")
     _network_arguments(check)
     check.add_argument("--batch", type=_batch, default=1, help="batch size for MACs and memory (default 1)")
-    check.add_argument("--memory", help="memory budget such as 6GiB: report the largest batch that fits")
+    check.add_argument("--memory", help="memory budget such as 6GiB (6·2³⁰ bytes) or 6GB (6·10⁹): report the largest "
+                       "batch that fits (the report's MB are 10⁶ bytes, as torchinfo's)")
+    check.add_argument("--batch-multiple", type=_batch, default=1, metavar="M",
+                       help="round the largest batch down to a multiple of M (default 1)")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     check.add_argument("--compact", action="store_true",
                        help="one line per table row (and per statement outside a table), without the layers")
@@ -288,7 +291,8 @@ def _check(args) -> int:
     recipe = Recipe(amp=args.amp, channels_last=args.channels_last, optimizer=args.optimizer, momentum=args.momentum)
     try:
         report = check(args.file, variant=args.variant, input=args.input, batch=args.batch, memory=args.memory,
-                       convention=args.convention, recipe=recipe, explain=args.explain, **_overrides(args.set))
+                       convention=args.convention, recipe=recipe, explain=args.explain,
+                       batch_multiple=args.batch_multiple, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
     report = report.model_copy(update={"diagnostics": in_reading_order(report.diagnostics, report.sources)})

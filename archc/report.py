@@ -134,7 +134,8 @@ def totals(report: Report) -> list[str]:
         f"estimated total (MB):       {m.total_mb:.2f}",
     ]
     if report.max_batch is not None:
-        lines.append(f"largest batch in {report.memory_budget_bytes / 2**30:.2f} GiB: {report.max_batch:,}")
+        lines.append(f"largest batch in {report.memory_budget_bytes / 2**30:.2f} GiB: {report.max_batch:,}"
+                     + (f" (a multiple of {report.batch_multiple})" if report.batch_multiple > 1 else ""))
     return lines + training_lines(report) + list(report.explained)
 
 

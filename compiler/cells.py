@@ -28,16 +28,31 @@ def disagrees(record) -> bool:
 
 def check_cells(graph) -> tuple[list[Diagnostic], int]:
     """(a diagnostic per wrong cell, the number of cells that describe another network)."""
-    found, unchecked = [], 0
+    found, unchecked, above = [], 0, None
     for record in graph.cells:
         if not record.checked:
             unchecked += 1
         elif disagrees(record):
-            found.append(_diagnostic(record))
+            found.append(_diagnostic(record, above))
+        if record.role == "input":
+            above = record
     return found, unchecked
 
 
-def _diagnostic(record) -> Diagnostic:
+def _row_above(record, above) -> str | None:
+    """Name the row above a wrong input cell and what it did to the size: where a stride is missing or
+    one too many, that row is the one to look at."""
+    if above is None or record.role != "input" or above.file != record.file or \
+            above.cell.span.line >= record.cell.span.line or len(record.actual) != 3 or len(above.actual) != 3:
+        return None
+    before, after = tuple(above.actual), tuple(record.actual)
+    size = f"{after[1]}×{after[2]}"
+    if before[1:] == after[1:] and record.expected[1] is not None and record.expected[1] != after[1]:
+        return f"the row at line {above.cell.span.line} keeps {size}: is its stride missing?"
+    return f"the row at line {above.cell.span.line} takes {fmt_shape(before)} and gives {fmt_shape(after)}"
+
+
+def _diagnostic(record, above=None) -> Diagnostic:
     cell = record.cell
     if record.role in ("params", "ops"):
         atoms = [a for part in cell.parts for a in part]
@@ -48,5 +63,5 @@ def _diagnostic(record) -> Diagnostic:
     e = record.expected
     shown = "×".join("?" if v is None else str(v) for v in (e[1], e[2], e[0]))
     what = "output" if record.role == "output" else "input"
-    return Diagnostic(code="E302", file=record.file, span=cell.span, hint=HINTS[record.role],
+    return Diagnostic(code="E302", file=record.file, span=cell.span, hint=_row_above(record, above) or HINTS[record.role],
                       message=f"the table says the {what} is {shown}, but it is {fmt_shape(tuple(record.actual))}")

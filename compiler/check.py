@@ -79,6 +79,7 @@ class Report(BaseModel):
     memory: Memory
     memory_budget_bytes: int | None
     max_batch: int | None
+    batch_multiple: int = 1  # max_batch (and the training one) rounded down to a multiple of it
     layers: list[LayerReport]
     outputs: dict[str, list[int]]
     diagnostics: list[Diagnostic]
@@ -102,7 +103,7 @@ class Report(BaseModel):
 def check(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
           batch: int = 1, memory: str | int | None = None, text: str | None = None,
           convention: str = DEFAULT_CONVENTION, overlay: dict[str, str] | None = None, recipe: Recipe | None = None,
-          explain: str | None = None, **params: Any) -> Report:
+          explain: str | None = None, batch_multiple: int = 1, **params: Any) -> Report:
     """Check a .arch file: every shape, parameter count, MAC count and memory figure, receptive fields,
     feature taps and a training step's memory.
 
@@ -111,12 +112,15 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
     the trainer's settings for the training memory (compiler/train_memory.py; default: AdamW, bf16
     autocast, channels_last, as the trainer runs on a GPU). `explain`: a published figure such as
     "0.122993904G", traced to the convention that gives it. `overlay`: texts of used files in place of
-    the disk's (compiler/program.py `load`).
+    the disk's (compiler/program.py `load`). `batch_multiple`: the largest batches rounded down to a
+    multiple of it (seed 000 trains in whole multiples of 32).
     Raises UsageError for bad arguments; problems in the file come back as
     `report.diagnostics` (ArchError is caught here too).
     """
     if batch < 1:
         raise UsageError("the batch must be at least 1")
+    if isinstance(batch_multiple, bool) or not isinstance(batch_multiple, int) or not 1 <= batch_multiple <= 1 << 20:
+        raise UsageError(f"the batch multiple must be a whole number from 1 to {1 << 20:,}, not {batch_multiple!r}")
     if convention not in CONVENTIONS and convention != "all":
         raise UsageError(f"no MAC convention '{convention}'" + choices(convention, [*CONVENTIONS, "all"]))
     recipe = recipe or Recipe(amp=True, channels_last=True)
@@ -143,7 +147,14 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
             hint="names are checked now; shapes when a network uses the blocks"))
     if state.graph is None:
         return _failed(diagnostics, state.sources or {}, batch, budget)
-    return _summarise(state, variant, batch, budget, diagnostics, convention, recipe, explain)
+    report = _summarise(state, variant, batch, budget, diagnostics, convention, recipe, explain)
+    if batch_multiple == 1 or budget is None:
+        return report
+    down = lambda n: n // batch_multiple * batch_multiple  # noqa: E731 - seed 000: whole multiples of 32
+    training = report.training.model_copy(update={"max_batch": down(report.training.max_batch)}) \
+        if report.training is not None and report.training.max_batch is not None else report.training
+    return report.model_copy(update={"max_batch": down(report.max_batch), "batch_multiple": batch_multiple,
+                                     "training": training})
 
 
 def build_graph(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,

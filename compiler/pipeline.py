@@ -28,6 +28,7 @@ from .graph import Graph
 from .lower import Lowered, lower
 from .program import Program, load
 from .resolve import resolve
+from .sizes import looks_channels_last
 
 
 class UsageError(Exception):
@@ -250,6 +251,10 @@ def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]
         return (sizes[1], sizes[0], sizes[0])
     if len(sizes) != 3:
         raise CompileError("E209", "the input is C x H x W, like 3 x 224 x 224", dims.span)
+    if looks_channels_last(tuple(sizes)):
+        c, h, w = sizes
+        raise CompileError("E209", f"the input reads as {c} channels of {h}×{w}: `input` is C x H x W", dims.span,
+                           hint=f"an image of {c}×{h} with {w} channels is `input {w} x {c} x {h}` (or `{c}² × {w}`)")
     return tuple(sizes)
 
 

@@ -81,7 +81,12 @@ class _Resolver:
         return name in local or name in self.globals
 
     def unknown(self, name: str, local: set[str], span: ast.Span, what: str = "name", code: str = "E200") -> None:
-        self.report(code, f"unknown {what} '{name}'", span, did_you_mean(name, local | self.globals | set(BUILTINS)))
+        hint = did_you_mean(name, local | self.globals | set(BUILTINS))
+        if hint is None and what in ("op or block", "operator"):  # nothing close: say what there is
+            blocks = sorted(self.program.blocks)
+            hint = f"the ops are {', '.join(sorted(CALLABLE))}" + (
+                f"; the blocks in scope: {', '.join(blocks)}" if blocks else "; no block is defined or used")
+        self.report(code, f"unknown {what} '{name}'", span, hint)
 
     def stmts(self, body: list, local: set[str]) -> None:
         for stmt in body:

@@ -27,11 +27,14 @@ def _usage(message: str) -> Exception:
 
 
 def parse_memory(text: str) -> int:
-    """`6GiB`, `6G` (binary, as GPU memory is quoted), `6GB` (decimal), `512MiB`, a bare number of bytes -> bytes,
-    from 1 byte to 2⁶⁰."""
+    """`6GiB`, `6G` (binary, as GPU memory is quoted), `6GB` (decimal), `512MiB`, `4096B` -> bytes, from 1 byte
+    to 2⁶⁰. A bare number is refused: `--memory 6` meant 6 GiB, not 6 bytes."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)(B?)\s*", text, flags=re.IGNORECASE)
     if not match or (match.group(3) and not match.group(2)):
         raise _usage(f"cannot read memory size {_shown(text)}: write it like 6GiB, 6GB or 512MiB")
+    if not match.group(2) and not match.group(4):
+        raise _usage(f"memory size {_shown(text)} has no unit: write 6GiB (6·2³⁰ bytes), 6GB (6·10⁹), 6144MiB, "
+                     "or B for bytes")
     value, unit, binary, byte = Decimal(match.group(1)), match.group(2).upper(), match.group(3), match.group(4)
     power = "KMGT".index(unit) + 1 if unit else 0
     base = 1024 if binary or (unit and not byte) else 1000
@@ -51,7 +54,17 @@ def parse_input(text: str) -> tuple[int, int, int]:
     shape = tuple(int(g) for g in match.groups())
     if min(shape) < 1 or max(shape) > MAX_SIDE:
         raise _usage(f"input size {_shown(text)} is out of range (1 to {MAX_SIDE} per side)")
+    if looks_channels_last(shape):
+        c, h, w = shape
+        raise _usage(f"input size {_shown(text)} reads as {c} channels of {h}×{w}: sizes here are C×H×W, "
+                     f"so an image of {c}×{h} with {w} channels is {w}x{c}x{h}")
     return shape  # type: ignore[return-value]
+
+
+def looks_channels_last(shape: tuple[int, ...]) -> bool:
+    """224×224×3 written for 3×224×224: a square H×W first and an image's channel count (1, 3, 4) last.
+    A C×H×W input of more than 4 channels over a square side of 1 to 4 is not one anybody checks."""
+    return len(shape) == 3 and shape[0] == shape[1] > 4 and shape[2] in (1, 3, 4)
 
 
 def parse_batch(text: str) -> int:

@@ -225,7 +225,8 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
             target = _kernel_param(names)
         if target is None:
             described = _described(el, callee)
-            raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", cell.span,
+            # at the heading: a misspelt heading is one mistake, however many rows it heads
+            raise CompileError("E203", f"column '{label.text}' binds to no parameter of '{callee.name}'", label.span,
                                hint=did_you_mean(heading, list(names) + list(aliases))
                                or f"its parameters (and column names): {', '.join(described) or 'none'}")
         # `= EXPR` is as written: no `where` rewrites it (MobileNetV2's last conv: max(1, width))
