@@ -67,6 +67,10 @@ FIGURES = {
     ("regnet.arch", "regnet_y_16gf"): ("regnet_y_16gf", 224, 83_590_140, 15_911_656_860),
     ("regnet.arch", "regnet_y_32gf"): ("regnet_y_32gf", 224, 145_046_770, 32_279_741_650),
     ("regnet.arch", "regnet_y_128gf"): ("regnet_y_128gf", 384, 644_812_894, 374_570_502_142),
+    ("shufflenet_v2.arch", "shufflenet_v2_x0_5"): ("shufflenet_v2_x0_5", 224, 1_366_792, 40_485_400),
+    ("shufflenet_v2.arch", "shufflenet_v2_x1_0"): ("shufflenet_v2_x1_0", 224, 2_278_604, 144_925_172),
+    ("shufflenet_v2.arch", "shufflenet_v2_x1_5"): ("shufflenet_v2_x1_5", 224, 3_503_624, 295_783_832),
+    ("shufflenet_v2.arch", "shufflenet_v2_x2_0"): ("shufflenet_v2_x2_0", 224, 7_393_996, 583_288_180),
 }
 FILES = sorted({name for name, _ in FIGURES})
 
@@ -76,13 +80,14 @@ PORTED = [("alexnet.arch", None, "3x64x64"), ("vgg.arch", "vgg11_bn", "3x32x32")
           ("densenet.arch", "densenet121", "3x32x32"), ("mobilenet_v2.arch", None, "3x32x32"),
           ("mnasnet.arch", "mnasnet0_5", "3x32x32"), ("resnext.arch", "resnext50_32x4d", "3x32x32"),
           ("wide_resnet.arch", "wide_resnet50_2", "3x32x32"), ("efficientnet_v2.arch", "s", "3x32x32"),
-          ("regnet.arch", "regnet_x_400mf", "3x32x32"), ("regnet.arch", "regnet_y_400mf", "3x32x32")]
+          ("regnet.arch", "regnet_x_400mf", "3x32x32"), ("regnet.arch", "regnet_y_400mf", "3x32x32"),
+          ("shufflenet_v2.arch", "shufflenet_v2_x0_5", "3x32x32")]
 # ... and the largest of each family, slow (RegNetY-128GF alone holds 644 M parameters)
 SLOW = [("vgg.arch", "vgg19_bn", "3x32x32"), ("densenet.arch", "densenet161", "3x32x32"),
         ("densenet.arch", "densenet201", "3x32x32"), ("mnasnet.arch", "mnasnet1_3", "3x32x32"),
         ("resnext.arch", "resnext101_32x8d", "3x32x32"), ("wide_resnet.arch", "wide_resnet101_2", "3x32x32"),
         ("efficientnet_v2.arch", "l", "3x32x32"), ("regnet.arch", "regnet_x_32gf", "3x32x32"),
-        ("regnet.arch", "regnet_y_128gf", "3x32x32")]
+        ("regnet.arch", "regnet_y_128gf", "3x32x32"), ("shufflenet_v2.arch", "shufflenet_v2_x2_0", "3x32x32")]
 
 
 def ids(cases):
