@@ -138,6 +138,7 @@ BUILTINS = {
     "log": _log,
     "sqrt": _sqrt,
     "round": _round,
+    "round_even": lambda v: int(round(v)),  # half to even, as torch.round and Python's round: RegNet's widths
     "min": min,
     "max": max,
     "int": int,
@@ -220,7 +221,7 @@ def evaluate(node: ast.Expr, env: Env):
 
 PYTHON_BUILTINS = {"make_divisible": "make_divisible", "round": "round_half_up", "ceil": "math.ceil",
                    "floor": "math.floor", "min": "min", "max": "max", "int": "int", "float": "float", "abs": "abs",
-                   "log": "math.log", "sqrt": "math.sqrt"}
+                   "log": "math.log", "sqrt": "math.sqrt", "round_even": "round"}
 
 
 def to_python(node: ast.Expr, scope) -> PyExpr | None:

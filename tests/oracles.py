@@ -22,6 +22,12 @@ def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
                 if m.bias is not None:
                     m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            else:  # a module's own tensors, such as ConvNeXt's layer scale (1e-6 at init: a residual of nothing)
+                for tensor in m.parameters(recurse=False):
+                    tensor.copy_(torch.rand(tensor.shape, generator=g) + 0.5)
     return model
 
 

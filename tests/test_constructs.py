@@ -198,6 +198,17 @@ def test_op_names_the_op_a_block_hides(tmp_path):
     assert diagnostic.code == "E201" and "nope" in diagnostic.message
 
 
+def test_round_even_rounds_half_to_even_as_torch_does(tmp_path):
+    """torchvision quantises RegNet's widths with torch.round: RegNetX-1.6GF's 80 · 2.25 / 8 = 22.5 goes to 22,
+    where `round` (half up, as papers round) gives 23; the generated source computes the same."""
+    values = [22.5, 23.5, -2.5, 7.25]
+    path = write(tmp_path, network("", "".join(f"    conv(round_even(a + {v}) + 10, 1)\n" for v in values), "3 x 4 x 4",
+                                   "a = 0.0"))
+    widths = [l.out_shape[0] for l in build_graph(path).layers()]
+    assert widths == [int(torch.round(torch.tensor(v)).item()) + 10 for v in values] == [32, 34, 8, 17]
+    assert_same_network(build_graph(path), archc.build(path), (3, 4, 4))
+
+
 def test_powers_and_logarithms_give_regnets_widths(tmp_path):
     """RegNetY-400MF's quantised widths (Radosavovic et al. 2020, eq. 2-4) from w0, wa, wm, in the language."""
     w0, wa, wm, q = 48, 27.89, 2.09, 8

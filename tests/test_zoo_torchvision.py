@@ -67,6 +67,14 @@ FIGURES = {
     ("regnet.arch", "regnet_y_16gf"): ("regnet_y_16gf", 224, 83_590_140, 15_911_656_860),
     ("regnet.arch", "regnet_y_32gf"): ("regnet_y_32gf", 224, 145_046_770, 32_279_741_650),
     ("regnet.arch", "regnet_y_128gf"): ("regnet_y_128gf", 384, 644_812_894, 374_570_502_142),
+    ("shufflenet_v2.arch", "shufflenet_v2_x0_5"): ("shufflenet_v2_x0_5", 224, 1_366_792, 40_485_400),
+    ("shufflenet_v2.arch", "shufflenet_v2_x1_0"): ("shufflenet_v2_x1_0", 224, 2_278_604, 144_925_172),
+    ("shufflenet_v2.arch", "shufflenet_v2_x1_5"): ("shufflenet_v2_x1_5", 224, 3_503_624, 295_783_832),
+    ("shufflenet_v2.arch", "shufflenet_v2_x2_0"): ("shufflenet_v2_x2_0", 224, 7_393_996, 583_288_180),
+    ("convnext.arch", "convnext_tiny"): ("convnext_tiny", 224, 28_589_128, 322_371_592),
+    ("convnext.arch", "convnext_small"): ("convnext_small", 224, 50_223_688, 411_391_240),
+    ("convnext.arch", "convnext_base"): ("convnext_base", 224, 88_591_464, 646_530_408),
+    ("convnext.arch", "convnext_large"): ("convnext_large", 224, 197_767_336, 1_263_822_376),
 }
 FILES = sorted({name for name, _ in FIGURES})
 
@@ -76,13 +84,15 @@ PORTED = [("alexnet.arch", None, "3x64x64"), ("vgg.arch", "vgg11_bn", "3x32x32")
           ("densenet.arch", "densenet121", "3x32x32"), ("mobilenet_v2.arch", None, "3x32x32"),
           ("mnasnet.arch", "mnasnet0_5", "3x32x32"), ("resnext.arch", "resnext50_32x4d", "3x32x32"),
           ("wide_resnet.arch", "wide_resnet50_2", "3x32x32"), ("efficientnet_v2.arch", "s", "3x32x32"),
-          ("regnet.arch", "regnet_x_400mf", "3x32x32"), ("regnet.arch", "regnet_y_400mf", "3x32x32")]
+          ("regnet.arch", "regnet_x_400mf", "3x32x32"), ("regnet.arch", "regnet_y_400mf", "3x32x32"),
+          ("shufflenet_v2.arch", "shufflenet_v2_x0_5", "3x32x32"), ("convnext.arch", "convnext_tiny", "3x32x32")]
 # ... and the largest of each family, slow (RegNetY-128GF alone holds 644 M parameters)
 SLOW = [("vgg.arch", "vgg19_bn", "3x32x32"), ("densenet.arch", "densenet161", "3x32x32"),
         ("densenet.arch", "densenet201", "3x32x32"), ("mnasnet.arch", "mnasnet1_3", "3x32x32"),
         ("resnext.arch", "resnext101_32x8d", "3x32x32"), ("wide_resnet.arch", "wide_resnet101_2", "3x32x32"),
         ("efficientnet_v2.arch", "l", "3x32x32"), ("regnet.arch", "regnet_x_32gf", "3x32x32"),
-        ("regnet.arch", "regnet_y_128gf", "3x32x32")]
+        ("regnet.arch", "regnet_y_128gf", "3x32x32"), ("shufflenet_v2.arch", "shufflenet_v2_x2_0", "3x32x32"),
+        ("convnext.arch", "convnext_large", "3x32x32")]
 
 
 def ids(cases):
@@ -160,6 +170,22 @@ def test_batchnorm_and_dropout_settings_equal_torchvisions(name, variant):
     ours, theirs = settings(model), settings(meta_reference(FIGURES[name, variant][0]))
     assert [kind for kind, *_ in ours] == [kind for kind, *_ in theirs]
     assert all(math.isclose(a, b, rel_tol=1e-15) for mine, its in zip(ours, theirs) for a, b in zip(mine[1:], its[1:]))
+
+
+def depth_rates(model: nn.Module) -> list[tuple[str, float]]:
+    """Each stochastic depth's mode and p, in order (torchvision.ops' class, or the one archc's file writes)."""
+    return [(m.mode, m.p) for m in model.modules() if type(m).__name__ == "StochasticDepth"]
+
+
+@pytest.mark.parametrize("variant", [v for n, v in FIGURES if n == "convnext.arch"])
+def test_convnext_stochastic_depth_grows_over_the_blocks_as_torchvisions(variant):
+    """Every ConvNeXt block is residual, so every rate is used: torchvision's are 0 … sd over all blocks, archc
+    builds the same but for the first (p = 0 is the identity, which it leaves out)."""
+    with torch.device("meta"):
+        ours = depth_rates(archc.build(ZOO / "convnext.arch", variant=variant, input="3x64x64"))
+    theirs = depth_rates(meta_reference(variant))
+    assert theirs[0] == ("row", 0.0) and [mode for mode, _ in ours] == ["row"] * len(ours)
+    assert len(ours) == len(theirs) - 1 and all(math.isclose(a, b, rel_tol=1e-12) for (_, a), (_, b) in zip(ours, theirs[1:]))
 
 
 def assert_ported(name: str, variant: str | None, size: str) -> None:
