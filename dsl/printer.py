@@ -95,16 +95,17 @@ def param(p: ast.Param) -> str:
 
 
 def cell(c: ast.Cell, role: str = "param") -> str:
-    """A cell in the canonical layout. Labels stay as written (`dense block (1)`), and so do the parts of
-    operator cells (the paper's spellings: `conv3-64`, `Fused-MBConv1`, `SE0.25`); values are laid out."""
+    """A cell in the canonical layout. Labels and figures stay as written (`dense block (1)`, `12,432`), and
+    so do the parts of operator cells (the paper's spellings: `conv3-64`, `Fused-MBConv1`, `SE0.25`);
+    values are laid out."""
     if c.state == "absent":
         return "-"
     if c.state == "check":
         return "✓"
     if c.state == "empty":
         return ""
-    if role == "label" and c.text:
-        return c.text
+    if role in ("label", "params", "ops") and c.text:
+        return c.text  # a figure as the paper prints it: `12,432` is one number, not two parts
     if role == "op" and c.part_texts:
         return ", ".join(c.part_texts)
     if c.state == "exact":

@@ -114,3 +114,11 @@ def test_the_readme_mentions_the_ci_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = next(line.strip() for line in readme.splitlines() if "pytest" in line and "pip install" in line)
     assert command in ci
+
+
+def test_a_figure_with_thousands_separators_stays_one_number(tmp_path):
+    # `archc fmt` once printed a params cell 12,432 as `12, 432`, which no longer checks (issue 11's cells)
+    text = (ZOO / "squeezenet.arch").read_text(encoding="utf-8")
+    assert "| 12,432 " in text
+    once = format_source(text)
+    assert "| 12,432 " in once and format_source(once) == once
