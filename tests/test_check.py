@@ -100,7 +100,7 @@ def test_max_batch_is_the_largest_that_fits():
 
 
 @pytest.mark.parametrize("text,expected", [("6GiB", 6 * 2**30), ("6G", 6 * 2**30), ("6GB", 6 * 10**9),
-                                           ("512MiB", 512 * 2**20), ("1024", 1024)])
+                                           ("512MiB", 512 * 2**20), ("1024B", 1024)])
 def test_memory_sizes(text, expected):
     assert parse_memory(text) == expected
 
