@@ -31,17 +31,16 @@ import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, cpu_name, git_revision, markers, mode_parts, write_section  # benchmarks/
+import common  # benchmarks/ is this script's own folder
+import torch
+from archc.compiler.check import build_graph
+from archc.compiler.train_memory import Recipe, saved_bytes, step_memory
+from archc.runtime.saved_tensors import measured_saved_bytes
+
+import archc
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-import archc  # noqa: E402
-from archc.compiler.check import build_graph  # noqa: E402
-from archc.compiler.train_memory import Recipe, saved_bytes, step_memory  # noqa: E402
-from archc.runtime.saved_tensors import measured_saved_bytes  # noqa: E402
+RESULTS = common.RESULTS
 
 NAME = "train_memory"
 ZOO = ROOT / "architectures"
@@ -96,8 +95,9 @@ def cpu_rows(networks, batch: int, max_gib: float) -> tuple[list[str], list[str]
 
 def cuda_rows(batch: int) -> list[str]:
     """The predicted training peak against torch.cuda.max_memory_allocated, two AdamW steps each."""
-    from archc.runtime.trainer import _loss  # noqa: F401 - the same loss as the trainer
     from types import SimpleNamespace
+
+    from archc.runtime.trainer import _loss
 
     recipe = Recipe(amp=True, channels_last=True, optimizer="adamw")
     plan = SimpleNamespace(cfg=SimpleNamespace(label_smoothing=0.0, aux_weight=0.3))
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     load_before = os.getloadavg()[0]
-    revision = git_revision()
+    revision = common.git_revision()
     start = time.perf_counter()
     rows, skipped, bad = cpu_rows(networks, args.batch, args.max_gib)
     seconds = time.perf_counter() - start
@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     cpu_block = "\n".join([
         "### Saved for backward, CPU",
         "",
-        (f"Measured {today} by `python benchmarks/train_memory.py --write` ({seconds:.0f} s): "
-         f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} {platform.release()}, "
+        (f"Measured {today} by `python benchmarks/train_memory.py{' --only ' + ' '.join(args.only) if args.only else ''} "
+         f"--write` ({seconds:.0f} s): "
+         f"{common.cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} {platform.release()}, "
          f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; torch {torch.__version__}, "
          f"Python {platform.python_version()}; archc at commit {revision}."),
         "",
@@ -174,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         *(["", "Left out (too large to train on this shared machine):", "",
            *[f"- {s}" for s in skipped]] if skipped else []),
+        *(["", (f"Not measured in this run (`--only`, to keep it to minutes on this shared CPU): "
+                f"{', '.join(n[0] for n in NETWORKS if n not in networks)}. "
+                "tests/test_train_memory.py's slow tests compare the old zoo at batches 2 and 3.")]
+           if len(networks) < len(NETWORKS) else []),
     ])
 
     if torch.cuda.is_available():
@@ -189,18 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         ])
     else:
         cuda = ("### Training peak, GPU\n\n*Not measured: no GPU on the machine of the last run "
-                f"({cpu_name()}, {today}). Run `python benchmarks/train_memory.py --write` where one is.*")
+                f"({common.cpu_name()}, {today}). Run `python benchmarks/train_memory.py --write` where one is.*")
     print(cpu_block + "\n\n" + cuda)
 
     if args.write:
-        parts = mode_parts(NAME)
+        parts = common.mode_parts(NAME)
         for mode, block in (("cpu", cpu_block), ("cuda", cuda)):
             if mode == "cuda" and not torch.cuda.is_available() and "cuda" in parts:
                 continue  # keep a GPU run's figures when this machine has none
-            b, e = markers(NAME, mode)
+            b, e = common.markers(NAME, mode)
             parts[mode] = f"{b}\n{block}\n{e}"
-        begin, end = markers(NAME)
-        write_section(NAME, "\n".join([begin, "## Training memory: static figure vs a real training step", "",
+        begin, end = common.markers(NAME)
+        common.write_section(NAME, "\n".join([begin, "## Training memory: static figure vs a real training step", "",
                                        parts["cpu"], "", parts["cuda"], end]))
         print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return 1 if bad else 0
