@@ -38,11 +38,11 @@ def measured_saved_bytes(model: nn.Module, shape, batch: int, amp: bool = False,
         return t
 
     plan = SimpleNamespace(cfg=SimpleNamespace(label_smoothing=smoothing, aux_weight=0.3))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            output = model(x)
-            classes = (output[0] if isinstance(output, tuple) else output).shape[1]
-            labels = torch.randint(0, classes, (batch,))
-            loss, _ = _loss(plan, output, labels)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        output = model(x)
+        classes = (output[0] if isinstance(output, tuple) else output).shape[1]
+        labels = torch.randint(0, classes, (batch,))
+        loss, _ = _loss(plan, output, labels)
     loss.backward()
     return sum(seen.values())

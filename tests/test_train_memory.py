@@ -13,7 +13,7 @@ from archc.compiler.check import build_graph
 from archc.compiler.train_memory import Recipe, largest_batch, saved_bytes, step_memory
 
 torch = pytest.importorskip("torch")
-from archc.runtime.saved_tensors import measured_saved_bytes as measured  # noqa: E402
+from archc.runtime.saved_tensors import measured_saved_bytes as measured
 
 
 def assert_exact(file, variant=None, input=None, batches=(2, 3), recipes=(Recipe(),), **params):
