@@ -61,3 +61,34 @@ def test_the_example_prints_what_the_doc_shows(tmp_path, command, shown):
     for line in (l for l in shown if l.strip() != "…"):
         assert line in printed[at:], f"the doc shows {line!r}, which `archc {command}` does not print (in order)"
         at = printed.index(line, at) + 1
+
+
+def readme_examples() -> list[tuple[str, int, list[str]]]:
+    """The README's `$ archc check … | tail -N` examples: (the command, N, the N lines it shows)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = []
+    for fence in FENCE.finditer(text):
+        if fence.group(1) or "| tail -" not in fence.group(2):
+            continue
+        for line in fence.group(2).splitlines():
+            tail = re.fullmatch(r"\$ archc (check .*) \| tail -(\d+)", line)
+            if tail:
+                found.append((tail.group(1), int(tail.group(2)), []))
+            elif found:
+                found[-1][2].append(line)
+    return found
+
+
+README_EXAMPLES = readme_examples()
+
+
+def test_the_readme_shows_the_explain_and_training_memory_examples():
+    assert any("--explain" in c for c, _, _ in README_EXAMPLES) and any("--memory" in c for c, _, _ in README_EXAMPLES)
+
+
+@pytest.mark.parametrize(("command", "lines", "shown"), README_EXAMPLES,
+                         ids=[f"readme{i}" for i in range(len(README_EXAMPLES))])
+def test_the_readme_example_prints_what_it_shows(command, lines, shown):
+    result = run_archc(*shlex.split(command))
+    assert result.returncode == 0, result.stderr
+    assert len(shown) == lines and result.stdout.splitlines()[-lines:] == shown
