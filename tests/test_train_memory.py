@@ -4,7 +4,6 @@ trainer's loss, counted once per storage, less the model's parameters and buffer
 at two batch sizes, in float32 and under bfloat16 autocast, channels_last or not."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from conftest import ZOO, run_archc
@@ -14,40 +13,7 @@ from archc.compiler.check import build_graph
 from archc.compiler.train_memory import Recipe, largest_batch, saved_bytes, step_memory
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
-from archc.runtime.trainer import _loss  # noqa: E402
-
-
-def measured(model: nn.Module, shape, batch: int, amp: bool = False, channels_last: bool = False,
-             smoothing: float = 0.0) -> int:
-    """Bytes of the distinct storages autograd saves in one training step (forward, the trainer's loss,
-    backward), the model's own parameters and buffers left out."""
-    torch.manual_seed(0)
-    model.train()
-    x = torch.rand(batch, *shape)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    state = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    seen, held = {}, []
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in state:
-            seen[storage.data_ptr()] = storage.nbytes()
-        held.append(t)  # alive until the step ends: no storage is freed and its address reused meanwhile
-        return t
-
-    plan = SimpleNamespace(cfg=SimpleNamespace(label_smoothing=smoothing, aux_weight=0.3))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            output = model(x)
-            classes = (output[0] if isinstance(output, tuple) else output).shape[1]
-            labels = torch.randint(0, classes, (batch,))
-            loss, _ = _loss(plan, output, labels)
-    loss.backward()
-    return sum(seen.values())
+from archc.runtime.saved_tensors import measured_saved_bytes as measured
 
 
 def assert_exact(file, variant=None, input=None, batches=(2, 3), recipes=(Recipe(),), **params):
