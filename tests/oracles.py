@@ -171,10 +171,20 @@ class _Shuffle(nn.Module):
 class Interpreted(nn.Module):
     """A checked graph (archc's IR) run layer by layer: a torch module per layer from `torch_layer`, placed
     at the layer's name, and the joins computed here, nothing in place. The emitted module must give
-    the same outputs, bit for bit, with the same weights (tests/test_differential.py)."""
+    the same outputs, bit for bit, with the same weights (tests/test_differential.py).
+
+    One thing of the emitter's is mirrored, because bits depend on it: what it runs in place (ReLU's
+    `inplace=True`, torchvision's `out += identity`: compiler/inplace.py) keeps its input's memory layout,
+    where the out-of-place op may not (`a + b` of a channels-last-strided body, after ConvNeXt's permutes,
+    and a contiguous shortcut is contiguous; so is ReLU of an N×C×1×1 map strided channels-last); the next
+    convolution then takes another kernel and rounds otherwise. Such a layer's output is written into a
+    tensor laid out like its input."""
 
     def __init__(self, graph):
         super().__init__()
+        from archc.compiler.inplace import in_place_layers
+
+        self.into_first = {name for name, index in in_place_layers(graph).items() if index == 0}
         self.steps, self.first = [], graph.first
         for layer in graph.layers():
             if layer.spec.callable_:
@@ -214,6 +224,8 @@ class Interpreted(nn.Module):
                 values[name] = args[0] * args[1]
             else:
                 values[name] = self.get_submodule(name)(args[0])
+            if name in self.into_first:  # empty_like keeps the input's strides, as running in place does
+                values[name] = torch.empty_like(args[0]).copy_(values[name])
         if self.training and self.heads:
             return (values[self.result], *[values[h] for h in self.heads])
         return values[self.result]
