@@ -210,10 +210,11 @@ class Interpreted(nn.Module):
             node = node._modules[part]
         return node
 
-    def forward(self, x):
+    def values(self, x, with_aux: bool) -> dict:
+        """Every tensor of the network by its name, the auxiliary heads' when `with_aux`."""
         values = {"input": x}
         for name, op, inputs, aux in self.steps:
-            if aux and not self.training:
+            if aux and not with_aux:
                 continue
             args = [values[i] for i in inputs]
             if op == "add":
@@ -226,6 +227,10 @@ class Interpreted(nn.Module):
                 values[name] = self.get_submodule(name)(args[0])
             if name in self.into_first:  # empty_like keeps the input's strides, as running in place does
                 values[name] = torch.empty_like(args[0]).copy_(values[name])
+        return values
+
+    def forward(self, x):
+        values = self.values(x, self.training)
         if self.training and self.heads:
             return (values[self.result], *[values[h] for h in self.heads])
         return values[self.result]

@@ -29,20 +29,7 @@ class Probed(Interpreted):
     """The IR run by torch layer by layer, returning every layer's output (joins included)."""
 
     def forward(self, x):
-        values = {"input": x}
-        for name, op, inputs, aux in self.steps:
-            if aux:
-                continue
-            args = [values[i] for i in inputs]
-            if op == "add":
-                values[name] = args[0] + args[1]
-            elif op == "concat":
-                values[name] = torch.cat(args, 1)
-            elif op == "multiply":
-                values[name] = args[0] * args[1]
-            else:
-                values[name] = self.get_submodule(name)(args[0])
-        return values
+        return self.values(x, with_aux=False)
 
 
 def positive(model: nn.Module) -> nn.Module:
@@ -136,12 +123,12 @@ def test_the_formulas_on_a_small_network():
     graph = build_graph(ZOO / "small.arch", text=text)
     fields = receptive_fields(graph)
     sizes = lambda f: (f.size, f.jump, f.start)  # noqa: E731
-    assert sizes(fields["layers_.0"]) == ((3, 3), (1, 1), (-1, -1))
-    assert sizes(fields["layers_.1"]) == ((7, 7), (2, 2), (-1, -1))  # 3 + 2·(3 - 1)·1; 32 → 14
-    assert sizes(fields["layers_.2"]) == ((9, 9), (4, 4), (-1, -1))  # 7 + (2 - 1)·2; 14 → 7
-    assert sizes(fields["layers_.3"]) == ((9 + 6 * 4,) * 2, (28, 28), (-1, -1))  # the 7×7 map, whole
+    assert sizes(fields["layers.0"]) == ((3, 3), (1, 1), (-1, -1))
+    assert sizes(fields["layers.1"]) == ((7, 7), (2, 2), (-1, -1))  # 3 + 2·(3 - 1)·1; 32 → 14
+    assert sizes(fields["layers.2"]) == ((9, 9), (4, 4), (-1, -1))  # 7 + (2 - 1)·2; 14 → 7
+    assert sizes(fields["layers.3"]) == ((9 + 6 * 4,) * 2, (28, 28), (-1, -1))  # the 7×7 map, whole
     # the last output of layers.1 starts at -1 + 13·2 = 25 and ends at 31: every pixel is reached
-    assert (fields["layers_.1"].first, fields["layers_.1"].last) == ((0, 0), (31, 31))
+    assert (fields["layers.1"].first, fields["layers.1"].last) == ((0, 0), (31, 31))
 
 
 def test_an_se_gate_joins_the_whole_map_to_every_field():
