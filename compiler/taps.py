@@ -79,9 +79,9 @@ def taps(graph: Graph, fields: dict | None = None) -> list[Tap]:
         steps.pop()
     named = []
     for name, layer in graph.outputs.items():
-        shape = graph.layer(layer).out_shape
+        shape = graph.shape_of(layer)  # an output may be the input itself, or a row's stated size after an error
         if len(shape) == 3:
-            field = fields[layer]
+            field = fields.get(layer)
             reduction = field.jump[0] if field is not None else max(1, round(height / shape[1]))
             named.append(Tap(name, layer, shape, reduction, field, output=True))
     return steps + named

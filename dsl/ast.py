@@ -330,11 +330,15 @@ class Module(Node):
 
 
 def strip_spans(node: BaseModel) -> dict:
-    """The node as plain data without positions: equal trees compare equal."""
+    """The node as plain data without positions: equal trees compare equal. A cell's source text (`text`,
+    `part_texts`) is dropped too, like its span: its meaning is its parts (fmt lays out a value cell's
+    spacing; it keeps the text of the cells whose text is read: labels, operator spellings, figures)."""
 
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "span"}
+            cell = "state" in value and "parts" in value
+            return {k: strip(v) for k, v in value.items()
+                    if k != "span" and not (cell and k in ("text", "part_texts"))}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
