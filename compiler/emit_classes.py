@@ -22,7 +22,8 @@ from .graph import Instance, Layer
 from .lower import TCall, TConcat, TFrom, TIf, TJoin, TKeep, TLet, TMultiply, TRepeat, TResidual, TTable, Template, children
 from .ops import OPS
 from .ops.base import NO_DEFAULT
-from .pyexpr import BoolOp, Call, Cmp, IfElse, Lit, Name, PyExpr, Tuple, binary, call, holds, names_in, same
+from .pyexpr import (FUNCTIONS, BoolOp, Call, Cmp, IfElse, Lit, Name, PyExpr, Tuple, binary, call, calls_in, holds,
+                     names_in, same)
 
 MAX_CANDIDATES = 8
 
@@ -166,7 +167,10 @@ class ClassWriter:
             written = self.py(p.default)
             if p.default is None:
                 required.append((p.name, p.var))
-            elif written is not None and not names_in(written) & own and (not envs or holds(written, envs, values)):
+            elif written is not None and not names_in(written) & own and (
+                    holds(written, envs, values) if envs else not calls_in(written) & set(FUNCTIONS)):
+                # a default no instance takes is written only when it computes nothing: arithmetic the
+                # checker never evaluated (`s = round(1, 100000000)`) must not run when the file is imported
                 optional.append((p.name, p.var, written))
             elif envs and all(same(values[0], v) for v in values[1:]):
                 optional.append((p.name, p.var, self.emission.values.value(values[0])))

@@ -38,7 +38,7 @@ def _shown(classes) -> str:
 @pytest.mark.slow
 def test_the_fuzz_ran_every_mutant_through_every_stage(summary):
     assert summary["n"] == N
-    assert set(summary["files"]) == set(SOURCES) and min(summary["files"].values()) > 50
+    assert set(summary["files"]) == set(SOURCES) and min(summary["files"].values()) > N // len(SOURCES) // 2
     outcomes = summary["outcomes"]
     assert outcomes["syntax error"] > 300 and outcomes["checked clean"] > 300 and outcomes["checked, with errors"] > 100
     assert outcomes["through the archc command"] >= N // 50 - 5  # less the jobs a worker died in
