@@ -61,7 +61,7 @@ def test_zoo_figures_equal_the_live_tools(tool, file, variant):
     assert_live(file, variant, tool)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize(("file", "variant"), [c for c in RECORDED if c not in FAST])
 @pytest.mark.parametrize("tool", ["ptflops", "calflops"])
 def test_zoo_figures_equal_the_live_tools_slow(tool, file, variant):

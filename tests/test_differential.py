@@ -56,7 +56,7 @@ def test_the_large_variants_are_those_over_100m_parameters():
 
 
 @pytest.mark.parametrize(("name", "variant"),
-                         [pytest.param(*case, marks=pytest.mark.slow) if case in LARGE else case for case in ZOO_CASES],
+                         [pytest.param(*case, marks=pytest.mark.heavy) if case in LARGE else case for case in ZOO_CASES],
                          ids=[f"{n}:{v}" for n, v in ZOO_CASES])
 def test_every_zoo_variant_builds_the_checked_network(name, variant):
     size = SIZES.get(name, "3x32x32")

@@ -43,7 +43,7 @@ def test_saved_bytes_equal_the_hooks(file, variant, params, recipes):
     assert_exact(file, variant, recipes=recipes, **params)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize(("file", "variant", "params"), SLOW)
 def test_saved_bytes_equal_the_hooks_slow(file, variant, params):
     # batch 2 and 3: a batch of one cannot train a batch norm over a 1×1 map (Inception v3's aux head)

@@ -200,7 +200,7 @@ def assert_ported(name: str, variant: str | None, size: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "variant", "size"),
-                         PORTED + [pytest.param(*case, marks=pytest.mark.slow) for case in SLOW], ids=ids(PORTED + SLOW))
+                         PORTED + [pytest.param(*case, marks=pytest.mark.heavy) for case in SLOW], ids=ids(PORTED + SLOW))
 def test_ported_torchvision_weights_give_the_same_logits(name, variant, size):
     assert_ported(name, variant, size)
 
