@@ -111,51 +111,43 @@ def bind_pass(state: State) -> State:
 def elaborate_pass(state: State) -> State:
     """The graph of the network asked for; when that is not the network as printed, the cells are
     checked on an elaboration of the printed one (a wrong cell is wrong whatever the settings)."""
-    program, lowered = state.program, state.lowered
-    as_printed = state.values == state.printed and state.input_shape == state.declared
-    elaborator = Elaborator(program, lowered, state.values, state.input_shape, as_printed=as_printed)
+    if state.values == state.printed and state.input_shape == state.declared:
+        found, graph = _as_printed(state)
+        return replace(state, graph=graph, printed_unchecked=0, diagnostics=state.diagnostics + tuple(found))
+    elaborator = Elaborator(state.program, state.lowered, state.values, state.input_shape, as_printed=False)
     graph = elaborator.run()
-    found, printed_unchecked = list(elaborator.diagnostics), 0
-    if as_printed:
-        cells = check_cells(graph)[0]
-        trusted = _typos(state, len(found) + len(cells), cells)
-        if trusted:
-            elaborator = Elaborator(program, lowered, state.values, state.input_shape, as_printed=True,
-                                    trusted=trusted)
-            graph = elaborator.run()
-            found = list(elaborator.diagnostics)
-    else:
-        printed = Elaborator(program, lowered, state.printed, state.declared, as_printed=True)
-        graph_printed = printed.run()
-        cells = check_cells(graph_printed)[0]
-        trusted = _typos(state, len(printed.diagnostics) + len(cells), cells)
-        if trusted:
-            printed = Elaborator(program, lowered, state.printed, state.declared, as_printed=True, trusted=trusted)
-            graph_printed = printed.run()
-        cells, printed_unchecked = check_cells(graph_printed)
-        found = printed.diagnostics + cells + found
+    printed_found, printed = _as_printed(state)
+    cells, printed_unchecked = check_cells(printed)
     return replace(state, graph=graph, printed_unchecked=printed_unchecked,
-                   diagnostics=state.diagnostics + tuple(found))
+                   diagnostics=state.diagnostics + tuple(printed_found + cells + elaborator.diagnostics))
 
 
 MAX_RETRIES = 6  # wrong size cells tried as typos; each try is one more elaboration
 
 
-def _typos(state: State, best: int, cells: list) -> frozenset:
-    """Which wrong size cells are typos. After a wrong cell elaboration goes on from the size it
-    states, so that a missing stride is reported once and not at every row below it; but when the
-    cell itself is the mistake, the rows below then disagree with it. Each wrong cell is tried the
-    other way (going on from the size the rows produce) and kept so when fewer cells are then wrong."""
-    trusted: frozenset = frozenset()
-    wrong = [d for d in cells if d.code == "E302"][:MAX_RETRIES]
-    for diagnostic in wrong:
+def _elaborate_printed(state: State, trusted: frozenset = frozenset()) -> tuple[list, Graph]:
+    elaborator = Elaborator(state.program, state.lowered, state.printed, state.declared, as_printed=True,
+                            trusted=trusted)
+    graph = elaborator.run()
+    return list(elaborator.diagnostics), graph
+
+
+def _as_printed(state: State) -> tuple[list, Graph]:
+    """The network as printed: its diagnostics and graph. After a wrong size cell elaboration goes on
+    from the size the cell states, so that a missing stride is reported once and not at every row
+    below it; but when the cell itself is the mistake (a typo), the rows below then disagree with it.
+    Each wrong cell is tried the other way (going on from the size the rows produce) and kept so when
+    fewer cells are then wrong."""
+    found, graph = _elaborate_printed(state)
+    cells = check_cells(graph)[0]
+    best, trusted = len(found) + len(cells), frozenset()
+    for diagnostic in [d for d in cells if d.code == "E302"][:MAX_RETRIES]:
         attempt = trusted | {(diagnostic.file, diagnostic.span.line, diagnostic.span.col)}
-        elaborator = Elaborator(state.program, state.lowered, state.printed, state.declared, as_printed=True,
-                                trusted=attempt)
-        count = len(check_cells(elaborator.run())[0]) + len(elaborator.diagnostics)
+        tried_found, tried = _elaborate_printed(state, attempt)
+        count = len(tried_found) + len(check_cells(tried)[0])
         if count < best:
-            trusted, best = attempt, count
-    return trusted
+            best, trusted, found, graph = count, attempt, tried_found, tried
+    return found, graph
 
 
 def cells_pass(state: State) -> State:
