@@ -421,6 +421,9 @@ def run() -> None:
         # These build the AST, the graph and the report, which live until the process ends, and hold no
         # garbage cycles: the cyclic collector's passes over them were a tenth of an EfficientNet-B7 check.
         gc.disable()
+    # The command line is archc's own process and loads no pydantic plugin: without this, the first
+    # model validated scans every installed distribution's entry points for one (a twentieth of a check).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         code = main()
         if not sys.stdout.closed:  # archc lsp's transport closes it when the client leaves

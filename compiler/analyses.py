@@ -21,7 +21,7 @@ from .train_memory import ALLOCATOR_OVERHEAD, CUDA_CONTEXT, Recipe, largest_batc
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class FieldReport(_Model):

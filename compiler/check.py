@@ -36,7 +36,7 @@ BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
 
 
 class LayerReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str
     op: str
     file: str
@@ -53,7 +53,7 @@ class LayerReport(BaseModel):
 
 
 class Memory(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     input_mb: float
     forward_backward_mb: float
     params_mb: float
@@ -64,7 +64,7 @@ class Report(BaseModel):
     """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch,
     counted under `convention` (compiler/conventions.py), as are the layers' MACs per sample."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     network: str | None
     variant: str | None
     parameters: dict[str, Any]

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RowChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     section: str
     row: int  # its position among the section's rows
     a: str | None  # the row's text on each side (None: the side has no such row)
@@ -42,7 +42,7 @@ class RowChange(BaseModel):
 
 
 class NetworkDiff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     a: str
     b: str
     rows: list[RowChange]  # the rows that changed

@@ -23,7 +23,7 @@ from .source import printable, source_line
 
 
 class Diagnostic(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     code: str
     message: str
     severity: Literal["error", "warning", "note"] = "error"

@@ -43,7 +43,7 @@ class Attrs(BaseModel):
     """Base of every op's parameter model."""
 
     # strict: `bias = 1` or `out = 2.0` is a mistake to report, not to coerce
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 NO_DEFAULT = object()
