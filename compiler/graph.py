@@ -94,6 +94,15 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Made:
+    """An instance's trace at a call statement (`Instance.trace`): what it made in one instance: the module, and the names its own positional
+    arguments bound to (they differ from call to call when the callee is a parameter)."""
+
+    path: str | None
+    positional: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Element:
     """One entry of a section's Sequential, or an aux head at the top of the network."""
 

@@ -1,0 +1,290 @@
+"""Block instances elaborated before, replayed instead of elaborated again.
+
+A keystroke in an editor changes one cell of a table; the language server then checks the whole
+file again (archc/lsp/documents.py), and elaborating EfficientNet-B7 twice (at its defaults for the
+size cells, then at B7) was two thirds of that check. Almost every block instance is the same as in
+the last check: the same template, arguments, input, module path and place in the network. Such an
+instance's layers, nested instances, cells and diagnostics are kept (`Memo`) and appended to the
+graph again, as the same objects, in the order elaboration made them; only the instances the edit
+reached are elaborated.
+
+An instance is replayed only where its elaboration cannot have come out differently. Its key holds
+everything the body reads: "the world" (every template, the file's constants and the network's
+parameter values, which the constants may read: compared by value, `world`), the call (template,
+argument values with their types, the input's name and shape, the call's span and row, the
+instance's path and owner), and what elaboration is doing around it (an aux head, nesting depth,
+how many layers came before, which joins are named by: `add~14`, whether cells are being checked,
+and the cells trusted as typos where a block holds a table). A body that names network outputs or
+aux heads (which only a section may) or hits a limit is never kept. The work counter is added on
+replay, and an instance whose replay would pass the limit is elaborated, so the limit errors at the
+same statement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from .evaluate import Ref, ShapeValue
+from .graph import Instance, Layer, Made, Tensor
+from .lower import TAux, TConcat, TIf, TJoin, TLet, TMultiply, TOutput, TRepeat, TResidual, TTable, walk
+
+MAX_ENTRIES = 20_000  # EfficientNet-B7 makes about 1,500 instances per elaboration, nested ones included
+MAX_WORLDS = 8
+
+
+class Unkeyed(Exception):
+    """A value with no exact frozen form: its instance is elaborated, not replayed."""
+
+
+_FLOAT, _BOOL, _NONE, _LIST, _DICT = (object() for _ in range(5))  # tags no value of the language can be
+
+
+def freeze(value: Any):
+    """A hashable form that is equal only for values that elaborate the same: 1 == 1.0 == True in Python,
+    not in a block, so booleans and floats are tagged (a float by its repr: -0.0, nan); ints and strings,
+    which never equal each other, stand as they are."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return value
+    if kind is float:
+        return (_FLOAT, repr(value))
+    if kind is bool:
+        return (_BOOL, value)
+    if value is None:
+        return _NONE
+    if kind is tuple:
+        return tuple(v if type(v) is int else freeze(v) for v in value)
+    if kind is Ref:
+        return (kind, value.kind, value.name, freeze(value.args), tuple((k, freeze(v)) for k, v in value.kwargs))
+    if kind is ShapeValue:
+        return (kind, value.shape)
+    if kind is list:
+        return (_LIST, tuple(freeze(v) for v in value))
+    if kind is dict:
+        return (_DICT, tuple((k, freeze(v)) for k, v in value.items()))
+    raise Unkeyed(kind.__name__)
+
+
+@dataclass(frozen=True)
+class World:
+    """What every block body can see besides its arguments, and what follows from it."""
+
+    token: int
+    keepable: frozenset[str]  # the templates whose instances may be kept
+    tables: bool  # some template holds a table (whose size cells read what is checked and trusted)
+    kinds: dict[int, type]  # statement key -> its kind, for what an instance's trace holds there
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What one instance's elaboration added, in the order it added it."""
+
+    path: str
+    offset: int  # the layers before it (a join's name counts them: `add~14`)
+    input: str  # the tensor it started from
+    layers: tuple[Layer, ...]
+    instances: tuple[tuple[str, Instance], ...]  # the nested ones
+    instance: Instance
+    cells: tuple
+    placeholders: tuple[tuple[str, Any], ...]
+    first: frozenset[str]
+    diagnostics: tuple
+    work: int
+    rescaled: bool
+    out: Tensor | None
+
+
+class Memo:
+    def __init__(self):
+        self.entries: OrderedDict = OrderedDict()  # the exact key -> Replay
+        self.movable: OrderedDict = OrderedDict()  # the key less path, input and offset -> Replay
+        self.worlds: list[tuple[tuple, World]] = []
+        self.enabled = True
+        self.hits = self.moved = self.misses = 0
+
+    @contextlib.contextmanager
+    def disabled(self):
+        """Elaborate every instance while inside (a fresh check, to compare a replayed one with)."""
+        was, self.enabled = self.enabled, False
+        try:
+            yield
+        finally:
+            self.enabled = was
+
+    def world(self, program, lowered, params: dict) -> World | None:
+        if not self.enabled:
+            return None
+        try:
+            seen = (lowered.blocks, program.lets, freeze(params))
+        except Unkeyed:
+            return None
+        for i, (other, world) in enumerate(self.worlds):
+            if other == seen:
+                self.worlds.insert(0, self.worlds.pop(i))
+                return world
+        token = max((w.token for _, w in self.worlds), default=0) + 1
+        statements = {name: list(walk(t.body)) for name, t in lowered.blocks.items()}
+        keepable = frozenset(name for name, body in statements.items()
+                             if not any(isinstance(s, (TAux, TOutput)) for s in body))
+        kinds = {s.key: type(s) for body in statements.values() for s in body}
+        world = World(token, keepable, TTable in kinds.values(), kinds)
+        self.worlds = [(seen, world), *self.worlds][:MAX_WORLDS]
+        return world
+
+    def expand(self, el, parts: tuple, path: str, owner: str, x: Tensor, run) -> Tensor | None:
+        """`run()` elaborates the instance at `path` on `x`, called in the instance `owner` (its placeholder
+        already in graph.instances), and returns its output and Instance; or an earlier run with the same
+        key is replayed, renamed where it ran at another path (a block in the next repeat of a row)."""
+        moved, key = self._keys(el, parts, path, owner, x.name)
+        if key is not None:
+            hit = self.entries.get(key)
+            if hit is None and moved in self.movable:
+                hit = _relocated(el.world, self.movable[moved], path, owner, len(el.graph.order), x.name)
+                if hit is not None and len(el.graph.order) + len(hit.layers) <= el.max_layers:
+                    self.moved += 1
+                    self._keep(self.entries, key, hit)
+                else:
+                    hit = None
+            if hit is not None and el.work + hit.work <= el.max_work:
+                self.entries.move_to_end(key)
+                self.hits += 1
+                return _replay(el, path, hit)
+            self.misses += 1
+        g = el.graph
+        marks = (len(g.order), len(g.instances), len(g.cells), len(g.placeholders), len(g.first),
+                 len(el.diagnostics), el.work, len(g.elements), len(g.outputs), len(g.aux))
+        y, instance = run()
+        g.instances[path] = instance
+        if key is not None and marks[7:] == (len(g.elements), len(g.outputs), len(g.aux)):
+            kept = _recorded(el, marks, instance, y, x.name)
+            self._keep(self.entries, key, kept)
+            if not kept.diagnostics and not kept.placeholders:  # messages and resyncs are not renamed
+                self._keep(self.movable, moved, kept)
+        return y
+
+    @staticmethod
+    def _keep(entries: OrderedDict, key, replay: Replay) -> None:
+        entries[key] = replay
+        entries.move_to_end(key)
+        if len(entries) > MAX_ENTRIES:
+            entries.popitem(last=False)
+
+    def _keys(self, el, parts: tuple, path: str, owner: str, x: str):
+        world = el.world
+        if world is None or parts[0] not in world.keepable:
+            return None, None
+        try:
+            frozen = freeze(parts[1:])
+        except Unkeyed:
+            return None, None
+        cells = (el.as_printed, el.rescaled, el.trusted if world.tables else None)
+        moved = (world.token, parts[0], frozen, el.aux, len(el.calls), el.graph.input_shape, cells)
+        return moved, (moved, path, owner, x, len(el.graph.order))
+
+
+def _last(mapping: dict, count: int) -> tuple:
+    return tuple(islice(reversed(mapping.items()), count))[::-1] if count else ()
+
+
+def _recorded(el, marks: tuple, instance: Instance, y: Tensor | None, x: str) -> Replay:
+    g = el.graph
+    order, instances, cells, placeholders, first, diagnostics, work = marks[:7]
+    new_first = frozenset(n for n in g.first if n.startswith(instance.path + ".")) if len(g.first) != first \
+        else frozenset()
+    return Replay(instance.path, order, x, tuple(g.nodes[n] for n in g.order[order:]),
+                  _last(g.instances, len(g.instances) - instances), instance, tuple(g.cells[cells:]),
+                  _last(g.placeholders, len(g.placeholders) - placeholders), new_first,
+                  tuple(el.diagnostics[diagnostics:]), el.work - work, el.rescaled, y)
+
+
+def _replay(el, path: str, r: Replay) -> Tensor | None:
+    g = el.graph
+    for layer in r.layers:
+        g.add(layer)
+    g.instances.update(r.instances)
+    g.instances[path] = r.instance
+    g.cells.extend(r.cells)
+    g.placeholders.update(r.placeholders)
+    g.first.update(r.first)
+    el.diagnostics.extend(r.diagnostics)
+    el.work += r.work
+    el.rescaled = r.rescaled
+    return r.out
+
+
+# ------------------------------------------------------------ renaming a replay
+
+
+class Unmoved(Exception):
+    """A name the replay cannot say where it goes: the instance is elaborated instead."""
+
+
+def _relocated(world: World, r: Replay, path: str, owner: str, offset: int, x: str) -> Replay | None:
+    """`r` as made at `path` in `owner` after `offset` layers, from the tensor `x`: every module path under
+    r's renamed, joins renumbered (their names count the layers before them), the input renamed."""
+    if r.path == path and r.instance.owner == owner and r.offset == offset and r.input == x:
+        return r
+    inside, shift = r.path + ".", offset - r.offset
+
+    def name(old: str) -> str:
+        if old == r.input:
+            return x
+        if old == r.path:
+            return path
+        if not old.startswith(inside):
+            raise Unmoved(old)
+        rest = old[len(inside):]
+        if "~" in rest:  # compiler/elaborate.py `add_layer`: scope.op~N, N the layers before it
+            head, _, count = rest.rpartition("~")
+            rest = f"{head}~{int(count) + shift}"
+        return f"{path}.{rest}"
+
+    def trace(values: dict) -> dict:
+        return {key: _traced(world.kinds.get(key), value, name) for key, value in values.items()}
+
+    def instance(i: Instance, owner: str) -> Instance:
+        return _copy(i, path=name(i.path), owner=owner, trace=trace(i.trace))
+
+    try:
+        layers = tuple(_copy(l, name=name(l.name), inputs=tuple(name(n) for n in l.inputs), owner=name(l.owner))
+                       for l in r.layers)
+        nested = tuple((name(p), instance(i, name(i.owner))) for p, i in r.instances)
+        own = instance(r.instance, owner)
+        out = None if r.out is None else Tensor(name(r.out.name), r.out.shape)
+        first = frozenset(name(n) for n in r.first)
+    except Unmoved:
+        return None
+    return Replay(path, offset, x, layers, nested, own, r.cells, (), first, (), r.work, r.rescaled, out)
+
+
+def _copy(frozen, **changes):
+    """A frozen dataclass with some fields changed: `dataclasses.replace` without running __init__ again (a
+    tenth of the time; the object's cached figures, such as a layer's parameter count, come along)."""
+    new = object.__new__(type(frozen))
+    new.__dict__.update(frozen.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+def _traced(kind: type | None, value, name):
+    """A trace entry with its module paths renamed (what each statement records: compiler/elaborate.py)."""
+    if isinstance(value, Made):
+        return value if value.path is None else Made(name(value.path), value.positional)
+    if kind is None or kind is TLet or kind is TIf:
+        return value  # a value of the language, or the branch taken
+    if kind in (TConcat, TMultiply, TJoin) and isinstance(value, str):
+        return name(value)
+    if kind is TResidual and isinstance(value, dict):
+        return {k: (name(v) if k in ("depth", "add") and v is not None else v) for k, v in value.items()}
+    if kind is TRepeat and isinstance(value, dict):
+        return {**value, "paths": [None if p is None else name(p) for p in value["paths"]]}
+    if kind is TTable and isinstance(value, list):
+        return [{**row, "paths": [None if p is None else name(p) for p in row["paths"]]} for row in value]
+    raise Unmoved(repr(value))
+
+
+MEMO = Memo()
