@@ -43,6 +43,9 @@ class Unkeyed(Exception):
 _FLOAT, _BOOL, _NONE, _LIST, _DICT = (object() for _ in range(5))  # tags no value of the language can be
 
 
+_refs: dict[int, tuple[Ref, tuple]] = {}  # id -> (the Ref, kept alive so that its id stays its own; frozen)
+
+
 def freeze(value: Any):
     """A hashable form that is equal only for values that elaborate the same: 1 == 1.0 == True in Python,
     not in a block, so booleans and floats are tagged (a float by its repr: -0.0, nan); ints and strings,
@@ -58,8 +61,14 @@ def freeze(value: Any):
         return _NONE
     if kind is tuple:
         return tuple(v if type(v) is int else freeze(v) for v in value)
-    if kind is Ref:
-        return (kind, value.kind, value.name, freeze(value.args), tuple((k, freeze(v)) for k, v in value.kwargs))
+    if kind is Ref:  # the same op value (`norm = batchnorm(eps = 0.001)`) reaches every block: frozen once
+        known = _refs.get(id(value))
+        if known is None or known[0] is not value:
+            if len(_refs) > 4096:
+                _refs.clear()
+            known = _refs[id(value)] = (value, (kind, value.kind, value.name, freeze(value.args),
+                                                tuple((k, freeze(v)) for k, v in value.kwargs)))
+        return known[1]
     if kind is ShapeValue:
         return (kind, value.shape)
     if kind is list:
@@ -98,10 +107,22 @@ class Replay:
     out: Tensor | None
 
 
+@dataclass(frozen=True)
+class Row:
+    """What one row of a section's table added: a Replay of no instance of its own, and its entries."""
+
+    seen: tuple  # the row, the table's header and the section's `where`, as they were
+    replay: Replay
+    elements: tuple
+    modules: int  # the section's positions it took (`features.3`, ...)
+    last_made: str
+
+
 class Memo:
     def __init__(self):
         self.entries: OrderedDict = OrderedDict()  # the exact key -> Replay
         self.movable: OrderedDict = OrderedDict()  # the key less path, input and offset -> Replay
+        self.rows: OrderedDict = OrderedDict()  # a section's table row at its place -> Row
         self.worlds: list[tuple[tuple, World]] = []
         self.enabled = True
         self.hits = self.moved = self.misses = 0
@@ -164,6 +185,51 @@ class Memo:
             self._keep(self.entries, key, kept)
             if not kept.diagnostics and not kept.placeholders:  # messages and resyncs are not renamed
                 self._keep(self.movable, moved, kept)
+        return y
+
+    def row(self, el, stmt, row, where: tuple, env, site, x: Tensor | None, resolutions, blocks: dict, run):
+        """`run()` elaborates one row of a table in a section (compiler/tables.py); or the row's last run with
+        the same key, at the same place of the network, is replayed. The row, the table's header and the
+        section's `where` are compared, not hashed (they are the parse's models)."""
+        world = el.world
+        if world is None or site.frame is not None:
+            return run()
+        g = el.graph
+        try:
+            key = (world.token, site.file, site.row_file, site.scope, site.counter[0], stmt.key, row.span,
+                   x and x.name, x and x.shape, len(g.order), blocks["done"], blocks["count"], freeze(resolutions),
+                   freeze(env.values), el.as_printed, el.rescaled, el.trusted, el.aux, len(el.calls), g.input_shape)
+        except Unkeyed:
+            return run()
+        hit = self.rows.get(key)
+        if hit is not None and hit.seen == (row, stmt.table.header, where) and el.work + hit.replay.work <= el.max_work:
+            self.rows.move_to_end(key)
+            self.hits += 1
+            r = hit.replay
+            g.elements.extend(hit.elements)
+            for layer in r.layers:
+                g.add(layer)
+            g.instances.update(r.instances)
+            g.cells.extend(r.cells)
+            g.placeholders.update(r.placeholders)
+            g.first.update(r.first)
+            el.diagnostics.extend(r.diagnostics)
+            el.work += r.work
+            el.rescaled = r.rescaled
+            site.counter[0] += hit.modules
+            el.last_made = hit.last_made
+            return r.out
+        marks = (len(g.order), len(g.instances), len(g.cells), len(g.placeholders), len(g.first), len(el.diagnostics),
+                 el.work, len(g.elements), len(g.outputs), len(g.aux), site.counter[0], set(g.first))
+        y = run()  # a CompileError out of the row is reported by the table: such a row is not kept
+        if (len(g.outputs), len(g.aux)) == marks[8:10]:
+            order, instances, cells, placeholders, _, diagnostics, work = marks[:7]
+            replay = Replay("", order, "", tuple(g.nodes[n] for n in g.order[order:]),
+                            _last(g.instances, len(g.instances) - instances), None, tuple(g.cells[cells:]),
+                            _last(g.placeholders, len(g.placeholders) - placeholders), frozenset(g.first - marks[11]),
+                            tuple(el.diagnostics[diagnostics:]), el.work - work, el.rescaled, y)
+            self._keep(self.rows, key, Row((row, stmt.table.header, where), replay, tuple(g.elements[marks[7]:]),
+                                           site.counter[0] - marks[10], el.last_made))
         return y
 
     @staticmethod

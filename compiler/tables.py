@@ -19,6 +19,7 @@ from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, evaluate
 from .graph import Tensor
 from .ops import MAX_DIM, OPS
+from .reuse import MEMO
 
 MAX_REPEAT = 10_000
 
@@ -75,7 +76,9 @@ def run_table(el, stmt, x, env: Env, site, where):
         try:
             if _output_row(el, cells[roles.index("op")], roles, cells, x, site):
                 continue
-            x = _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made)
+            x = MEMO.row(el, stmt, row, tuple(where), env, site, x, resolutions, blocks,
+                         lambda: _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions,
+                                          blocks, made))
         except CompileError as error:
             el.report(error, site.file)
             x = None

@@ -13,6 +13,7 @@ and operator cells as written.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 ROLES = {
     "operator": "op", "op": "op", "operator type": "op", "type": "op", "block": "op",
@@ -35,6 +36,7 @@ ROLE_WORDS = {"operator": "op", "op": "op", "input": "input", "output": "output"
               "param": "param"}
 
 
+@lru_cache(maxsize=4096)  # tables read every heading and alias again at each repeat of a row
 def normalize(heading: str) -> str:
     text = heading.strip().lower().replace("×", "x").replace("²", "")
     text = re.sub(r"\s+", " ", text).lstrip("#").strip()
