@@ -408,9 +408,9 @@ class Elaborator:
                                    site.owner, key, ref, self.aux)
 
             # everything the body reads (compiler/reuse.py): an instance the last check made alike is replayed
-            parts = (name, values, sorted(given), x.shape, span.line, span.col, span.end_line, span.end_col,
-                     site.file, site.row and (site.row.line, site.row.col, site.row.end_line, site.row.end_col),
-                     site.row_file, key, ref)
+            row = site.row and (site.row.line, site.row.col, site.row.end_line, site.row.end_col)
+            parts = (name, values, ref, (tuple(sorted(given)), x.shape, span.line, span.col, span.end_line,
+                                         span.end_col, site.file, row, site.row_file, key))
             return MEMO.expand(self, parts, path, site.owner, x, run)
         except CompileError as error:
             self.graph.instances.pop(path, None)

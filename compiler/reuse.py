@@ -243,12 +243,13 @@ class Memo:
         world = el.world
         if world is None or parts[0] not in world.keepable:
             return None, None
+        name, values, ref, plain = parts  # plain: strings, ints and tuples of them, hashable as they are
         try:
-            frozen = freeze(parts[1:])
+            frozen = (tuple([(k, v if type(v) is int else freeze(v)) for k, v in values.items()]), freeze(ref), plain)
         except Unkeyed:
             return None, None
         cells = (el.as_printed, el.rescaled, el.trusted if world.tables else None)
-        moved = (world.token, parts[0], frozen, el.aux, len(el.calls), el.graph.input_shape, cells)
+        moved = (world.token, name, frozen, el.aux, len(el.calls), el.graph.input_shape, cells)
         return moved, (moved, path, owner, x, len(el.graph.order))
 
 
