@@ -1,23 +1,29 @@
-"""Block instances elaborated before, replayed instead of elaborated again.
+"""Elaboration replayed where nothing it reads has changed since it last ran.
 
 A keystroke in an editor changes one cell of a table; the language server then checks the whole
 file again (archc/lsp/documents.py), and elaborating EfficientNet-B7 twice (at its defaults for the
-size cells, then at B7) was two thirds of that check. Almost every block instance is the same as in
-the last check: the same template, arguments, input, module path and place in the network. Such an
-instance's layers, nested instances, cells and diagnostics are kept (`Memo`) and appended to the
-graph again, as the same objects, in the order elaboration made them; only the instances the edit
-reached are elaborated.
+size cells, then at B7) was two thirds of that check. Almost everything comes out as in the last
+check, so two things are kept (`Memo`) and appended to the graph again, as the same objects, in the
+order elaboration made them:
 
-An instance is replayed only where its elaboration cannot have come out differently. Its key holds
-everything the body reads: "the world" (every template, the file's constants and the network's
-parameter values, which the constants may read: compared by value, `world`), the call (template,
-argument values with their types, the input's name and shape, the call's span and row, the
-instance's path and owner), and what elaboration is doing around it (an aux head, nesting depth,
-how many layers came before, which joins are named by: `add~14`, whether cells are being checked,
-and the cells trusted as typos where a block holds a table). A body that names network outputs or
-aux heads (which only a section may) or hits a limit is never kept. The work counter is added on
-replay, and an instance whose replay would pass the limit is elaborated, so the limit errors at the
-same statement.
+- a row of a section's table, when its cells, the table's header, the section's `where`, its input
+  and its place (the layers and modules before it, `index` and `count`) are as they were;
+- a block instance, when its template, arguments and input are: at the same path as the same
+  objects, at another path renamed (`_relocated`: the blocks nested in the next repeat of a row,
+  since EfficientNet's repeats differ in their stochastic depth only).
+
+A replay stands only where elaboration cannot have come out differently. The key holds everything
+the body reads: "the world" (every template, the file's constants and the network's parameter
+values, which the constants may read: compared by value), the call (argument values with their
+types, the input's shape, the call's span and row) and what elaboration is doing around it (an aux
+head, nesting depth, whether cells are checked, the cells trusted as typos where a block holds a
+table), and for a replay at the same path the path, owner, input tensor and the count of layers
+before it (joins are named by it: `add~14`). A body that names network outputs or aux heads (which
+only a section may) or hits a limit is never kept; one with diagnostics or resynced rows is kept for
+its own path only (their texts are not renamed). The work counter is added on replay, and a replay
+that would pass a limit is elaborated instead, so the limit errors at the same statement.
+
+tests/test_reuse.py compares re-checks over random cell edits with fresh checks, Report and graph.
 """
 
 from __future__ import annotations
@@ -97,7 +103,7 @@ class Replay:
     input: str  # the tensor it started from
     layers: tuple[Layer, ...]
     instances: tuple[tuple[str, Instance], ...]  # the nested ones
-    instance: Instance
+    instance: Instance | None  # None for a table row
     cells: tuple
     placeholders: tuple[tuple[str, Any], ...]
     first: frozenset[str]
@@ -173,11 +179,10 @@ class Memo:
             if hit is not None and el.work + hit.work <= el.max_work:
                 self.entries.move_to_end(key)
                 self.hits += 1
-                return _replay(el, path, hit)
+                return _replay(el, hit, path)
             self.misses += 1
         g = el.graph
-        marks = (len(g.order), len(g.instances), len(g.cells), len(g.placeholders), len(g.first),
-                 len(el.diagnostics), el.work, len(g.elements), len(g.outputs), len(g.aux))
+        marks = _marks(el)
         y, instance = run()
         g.instances[path] = instance
         if key is not None and marks[7:] == (len(g.elements), len(g.outputs), len(g.aux)):
@@ -205,31 +210,15 @@ class Memo:
         if hit is not None and hit.seen == (row, stmt.table.header, where) and el.work + hit.replay.work <= el.max_work:
             self.rows.move_to_end(key)
             self.hits += 1
-            r = hit.replay
             g.elements.extend(hit.elements)
-            for layer in r.layers:
-                g.add(layer)
-            g.instances.update(r.instances)
-            g.cells.extend(r.cells)
-            g.placeholders.update(r.placeholders)
-            g.first.update(r.first)
-            el.diagnostics.extend(r.diagnostics)
-            el.work += r.work
-            el.rescaled = r.rescaled
             site.counter[0] += hit.modules
             el.last_made = hit.last_made
-            return r.out
-        marks = (len(g.order), len(g.instances), len(g.cells), len(g.placeholders), len(g.first), len(el.diagnostics),
-                 el.work, len(g.elements), len(g.outputs), len(g.aux), site.counter[0], set(g.first))
+            return _replay(el, hit.replay)
+        marks, counter = _marks(el), site.counter[0]
         y = run()  # a CompileError out of the row is reported by the table: such a row is not kept
-        if (len(g.outputs), len(g.aux)) == marks[8:10]:
-            order, instances, cells, placeholders, _, diagnostics, work = marks[:7]
-            replay = Replay("", order, "", tuple(g.nodes[n] for n in g.order[order:]),
-                            _last(g.instances, len(g.instances) - instances), None, tuple(g.cells[cells:]),
-                            _last(g.placeholders, len(g.placeholders) - placeholders), frozenset(g.first - marks[11]),
-                            tuple(el.diagnostics[diagnostics:]), el.work - work, el.rescaled, y)
-            self._keep(self.rows, key, Row((row, stmt.table.header, where), replay, tuple(g.elements[marks[7]:]),
-                                           site.counter[0] - marks[10], el.last_made))
+        if (len(g.outputs), len(g.aux)) == marks[8:]:
+            self._keep(self.rows, key, Row((row, stmt.table.header, where), _recorded(el, marks, None, y, ""),
+                                           tuple(g.elements[marks[7]:]), site.counter[0] - counter, el.last_made))
         return y
 
     @staticmethod
@@ -257,23 +246,30 @@ def _last(mapping: dict, count: int) -> tuple:
     return tuple(islice(reversed(mapping.items()), count))[::-1] if count else ()
 
 
-def _recorded(el, marks: tuple, instance: Instance, y: Tensor | None, x: str) -> Replay:
+def _marks(el) -> tuple:
+    """How far the graph and the elaborator have got: what a run adds comes after these."""
+    g = el.graph
+    return (len(g.order), len(g.instances), len(g.cells), len(g.placeholders), frozenset(g.first),
+            len(el.diagnostics), el.work, len(g.elements), len(g.outputs), len(g.aux))
+
+
+def _recorded(el, marks: tuple, instance: Instance | None, y: Tensor | None, x: str) -> Replay:
+    """What the run since `marks` added (an instance's body, or a row with no instance of its own)."""
     g = el.graph
     order, instances, cells, placeholders, first, diagnostics, work = marks[:7]
-    new_first = frozenset(n for n in g.first if n.startswith(instance.path + ".")) if len(g.first) != first \
-        else frozenset()
-    return Replay(instance.path, order, x, tuple(g.nodes[n] for n in g.order[order:]),
+    return Replay(instance.path if instance else "", order, x, tuple(g.nodes[n] for n in g.order[order:]),
                   _last(g.instances, len(g.instances) - instances), instance, tuple(g.cells[cells:]),
-                  _last(g.placeholders, len(g.placeholders) - placeholders), new_first,
+                  _last(g.placeholders, len(g.placeholders) - placeholders), frozenset(g.first - first),
                   tuple(el.diagnostics[diagnostics:]), el.work - work, el.rescaled, y)
 
 
-def _replay(el, path: str, r: Replay) -> Tensor | None:
+def _replay(el, r: Replay, path: str | None = None) -> Tensor | None:
     g = el.graph
     for layer in r.layers:
         g.add(layer)
     g.instances.update(r.instances)
-    g.instances[path] = r.instance
+    if r.instance is not None:
+        g.instances[path] = r.instance
     g.cells.extend(r.cells)
     g.placeholders.update(r.placeholders)
     g.first.update(r.first)
