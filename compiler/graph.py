@@ -95,8 +95,9 @@ class Instance:
 
 @dataclass(frozen=True)
 class Made:
-    """An instance's trace at a call statement (`Instance.trace`): what it made in one instance: the module, and the names its own positional
-    arguments bound to (they differ from call to call when the callee is a parameter)."""
+    """What a call statement made in one instance (its entry in `Instance.trace`): the module, and the
+    names its own positional arguments bound to (they differ from call to call when the callee is a
+    parameter)."""
 
     path: str | None
     positional: tuple[str, ...] = ()
