@@ -70,6 +70,7 @@ def run_table(el, stmt, x, env: Env, site, where):
         cells = row.cells
         if len(cells) != len(headings):
             el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
+            x = None  # what the row makes is unknown: the next row's input cell is not checked against a guess
             continue
         made = {"row": index, "paths": [], "index": blocks["done"]}
         try:
