@@ -14,7 +14,7 @@ import re
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
-from ..dsl.headings import ROLE_WORDS, ROLES, normalize, role_of, said_role
+from ..dsl.headings import ROLE_WORDS, ROLES, as_written, normalize, role_of, said_role
 from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, evaluate
 from .graph import Tensor
@@ -219,7 +219,8 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
         if role != "param" or cell.state in ("absent", "empty"):
             continue
         value = True if cell.state == "check" else _value(cell, env, label.text)
-        target = heading if heading in names else aliases.get(heading)
+        written = as_written(label.text)
+        target = written if written in names else heading if heading in names else aliases.get(heading)
         if target is None and heading in ("s", "stride"):
             target = _stride_param(names)
         elif target is None and heading in ("k", "kernel", "kernel size"):
