@@ -141,9 +141,19 @@ def test_backbone_equals_torchvisions_feature_extractor_slow(twin):
     assert_same_maps(twin)
 
 
+# VGG's second and Wide ResNet (ResNeXt's blocks, twice as wide) are the costliest: not in CI
+HEAVY = ["vgg11_bn", "wide_resnet50_2"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("twin", list(SMALL))
+@pytest.mark.parametrize("twin", [t for t in SMALL if t not in HEAVY])
 def test_backbone_equals_torchvisions_feature_extractor_small(twin):
+    assert_same_maps_small(twin)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("twin", HEAVY)
+def test_backbone_equals_torchvisions_feature_extractor_small_heavy(twin):
     assert_same_maps_small(twin)
 
 
