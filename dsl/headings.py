@@ -43,6 +43,11 @@ def normalize(heading: str) -> str:
     return re.sub(r"\s*\[\s*\w+\s*\]$", "", text)
 
 
+def as_written(heading: str) -> str:
+    """The heading without its `#` and its `[role]`, its case kept: a column `K` binds a parameter `K`."""
+    return re.sub(r"\s*\[\s*\w+\s*\]$", "", heading.strip()).lstrip("#").strip()
+
+
 def said_role(heading: str) -> str | None:
     """The role a heading states in brackets, as written."""
     said = re.search(r"\[\s*(\w+)\s*\]\s*$", heading)
