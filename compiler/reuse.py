@@ -39,7 +39,7 @@ from .graph import Instance, Layer, Made, Tensor
 from .lower import TAux, TConcat, TIf, TJoin, TLet, TMultiply, TOutput, TRepeat, TResidual, TTable, walk
 
 MAX_ENTRIES = 20_000  # EfficientNet-B7 makes about 1,500 instances per elaboration, nested ones included
-MAX_WORLDS = 8
+MAX_WORLDS = 4  # an open network's printed form and its variant, and a library or a second network
 
 
 class Unkeyed(Exception):
@@ -131,7 +131,14 @@ class Memo:
         self.rows: OrderedDict = OrderedDict()  # a section's table row at its place -> Row
         self.worlds: list[tuple[tuple, World]] = []
         self.enabled = True
+        # Kept from one check to the next only in a long-lived process (`archc lsp`, `keep_across_checks`):
+        # elsewhere each elaboration starts empty, so a process that checks many files (the fuzz's workers,
+        # a test run) holds one network's replays, not thousands (its peak memory grew past 200 MB).
+        self.persistent = False
         self.hits = self.moved = self.misses = 0
+
+    def keep_across_checks(self) -> None:
+        self.persistent = True
 
     @contextlib.contextmanager
     def disabled(self):
@@ -145,6 +152,9 @@ class Memo:
     def world(self, program, lowered, params: dict) -> World | None:
         if not self.enabled:
             return None
+        if not self.persistent:
+            self.entries.clear(), self.movable.clear(), self.rows.clear()
+            self.worlds = []
         try:
             seen = (lowered.blocks, program.lets, freeze(params))
         except Unkeyed:
@@ -160,6 +170,11 @@ class Memo:
         kinds = {s.key: type(s) for body in statements.values() for s in body}
         world = World(token, keepable, TTable in kinds.values(), kinds)
         self.worlds = [(seen, world), *self.worlds][:MAX_WORLDS]
+        live = {w.token for _, w in self.worlds}  # what a forgotten world kept goes with it
+        for table, token in ((self.entries, lambda k: k[0][0]), (self.movable, lambda k: k[0]),
+                             (self.rows, lambda k: k[0])):
+            for key in [k for k in table if token(k) not in live]:
+                del table[key]
         return world
 
     def expand(self, el, parts: tuple, path: str, owner: str, x: Tensor, run) -> Tensor | None:

@@ -74,6 +74,7 @@ def same_graph(replayed, elaborated) -> bool:
 @pytest.mark.parametrize("name,variant", ZOO)
 def test_a_recheck_after_a_cell_edit_reports_what_a_fresh_check_does(name, variant, monkeypatch):
     monkeypatch.setattr(cache, "_in_memory", True)  # as the server keeps its parses (dsl/cache.py)
+    monkeypatch.setattr(MEMO, "persistent", True)  # ... and its replays (archc/lsp/server.py)
     path = str(archc.zoo_path(name))
     original = text = open(path, encoding="utf-8").read()
     documents = Documents()

@@ -16,6 +16,7 @@ import sys
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from ..compiler.reuse import MEMO
 from ..dsl.cache import keep_in_memory
 from ..dsl.diagnostics import Diagnostic
 from . import actions, completion, definitions, hover
@@ -188,5 +189,6 @@ def serve() -> int:
     """Speak the protocol on stdin and stdout until the client says exit."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="archc lsp: %(message)s")
     keep_in_memory()
+    MEMO.keep_across_checks()  # replay what an edit leaves as it was (compiler/reuse.py)
     server.start_io()
     return 0
