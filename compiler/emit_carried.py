@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 
 from ..dsl import ast
-from .evaluate import BUILTINS, names_read, top_lets
+from .evaluate import BUILTINS, names_read
 from .lower import TAux, TCall, TIf, TImplicit, TLet, TRepeat, TTable
 
 CARRIED = ("num_classes",)
+MAX_CHAIN = 64  # constants computed from one another from a carried parameter: deeper, it is not carried
 
 
 class Uncarried(Exception):
@@ -38,26 +39,30 @@ def carried_params(graph) -> dict[str, int]:
     return {n: graph.params[n] for n in CARRIED if type(graph.params.get(n)) is int}
 
 
-def derived_lets(program, carried) -> set[str]:
-    """The top-level lets that read a carried parameter, or a let that does."""
-    lets = top_lets(program)
+def derived_lets(lets: dict, carried) -> set[str]:
+    """The top-level lets that read a carried parameter, or a let that does (breadth first from the
+    parameters: a chain of a thousand lets costs a thousand steps). Raises Uncarried for a chain longer
+    than MAX_CHAIN, which the emitter would follow as deep when it writes the expression."""
+    readers: dict[str, list[str]] = {}
+    for name, value in lets.items():
+        for read in set(names_read(value)):
+            readers.setdefault(read, []).append(name)
     derived: set[str] = set()
-    grew = True
-    while grew:
-        grew = False
-        for name, value in lets.items():
-            if name not in derived and set(names_read(value)) & (set(carried) | derived):
-                derived.add(name)
-                grew = True
+    level, depth = list(carried), 0
+    while level:
+        level = [r for name in level for r in readers.get(name, ()) if r not in derived]
+        derived.update(level)
+        depth += 1
+        if level and depth > MAX_CHAIN:
+            raise Uncarried
     return derived
 
 
-def check_carried(graph, carried, derived: set[str]) -> None:
+def check_carried(graph, carried, derived: set[str], lets: dict) -> None:
     """Raise Uncarried where a carried parameter reaches the network other than through the
     expressions that the emitter writes: the elements' parameters (compiler/graph.py `Element.cells`,
     and the arguments of section calls and aux heads, which the emitter checks as it writes them)."""
     tainted = set(carried) | derived
-    lets = top_lets(graph.program)
     recorded = {id(node) for element in graph.elements for node in element.cells.values()}
 
     def reads(node) -> bool:
@@ -101,7 +106,7 @@ def check_carried(graph, carried, derived: set[str]) -> None:
         if any(reads(k.value) for k in s.where):
             raise Uncarried
         section(s.body)
-    for block in {inst.block for inst in graph.instances.values()}:
+    for block in {inst.block for inst in graph.instances.values()} if derived else ():
         template = graph.lowered.blocks[block]
         own = {p.name for p in template.params}
         if not template.implicit and _reads_any(template.body, derived - own):
@@ -123,4 +128,4 @@ def _reads_any(body, names: set[str]) -> bool:
     return False
 
 
-__all__ = ["CARRIED", "Uncarried", "carried_params", "check_carried", "derived_lets"]
+__all__ = ["CARRIED", "MAX_CHAIN", "Uncarried", "carried_params", "check_carried", "derived_lets"]

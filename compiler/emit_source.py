@@ -101,9 +101,10 @@ class Emission:
         # the parameters the file takes (compiler/emit_carried.py), the constants computed from them, and
         # those of them that the network's code reads
         self.carried = carried_params(graph) if carry else {}
-        self.derived = derived_lets(self.program, self.carried) if self.carried else set()
+        self.lets = top_lets(self.program)
+        self.derived = derived_lets(self.lets, self.carried) if self.carried else set()
         if self.carried:
-            check_carried(graph, self.carried, self.derived)
+            check_carried(graph, self.carried, self.derived, self.lets)
         self.reads: set[str] = set()
         self.chan: list = []  # the expressions (of carried parameters) of the last element's output channels
         self.calls = _section_calls(self.lowered)
@@ -215,7 +216,7 @@ class Emission:
             return {}
         names = list(OPS[node.via.name].fields) if node.via.kind == "op" else \
             [p.name for p in self.lowered.blocks[node.via.name].params]
-        return bound_exprs(call_, names, len(node.via.args) + len(call_.args), top_lets(self.program))
+        return bound_exprs(call_, names, len(node.via.args) + len(call_.args), self.lets)
 
     def row_comment(self, element: Element) -> str:
         node = self.graph.nodes.get(element.path) or self.graph.instances[element.path]
@@ -373,7 +374,7 @@ class _SectionScope:
         if ident in self.emission.carried:
             return Name(ident)
         if ident in self.emission.derived:  # a constant computed from one: its expression
-            expr = to_python(top_lets(self.emission.program)[ident], self)
+            expr = to_python(self.emission.lets[ident], self)
             if expr is None:
                 raise Uncarried
             return expr

@@ -12,6 +12,7 @@ import types
 import pytest
 import torch
 from archc.compiler.check import build_graph
+from archc.compiler.emit_carried import MAX_CHAIN
 from archc.compiler.naming import MODULE_ATTRIBUTES
 from archc.dsl.diagnostics import ArchError
 from conftest import ROOT, ZOO, run_archc
@@ -249,6 +250,20 @@ def test_num_classes_where_the_file_cannot_say_it_is_written_as_built(tmp_path, 
     assert not [line for line in text.splitlines() if "num_classes" in line.split("#")[0]]
     graph = build_graph(path)
     assert_same_network(graph, load(text).build(), graph.input_shape)
+
+
+@pytest.mark.parametrize(("chain", "carried"), [(3, True), (MAX_CHAIN + 1, False)])
+def test_a_chain_of_constants_from_num_classes_is_followed_as_deep_as_max_chain(tmp_path, chain, carried):
+    """The emitter writes each constant's expression in the one that reads it, as deep as the chain goes."""
+    lets = "let L0 = num_classes\n" + "".join(f"let L{i} = L{i - 1} + 1\n" for i in range(1, chain))
+    path = tmp_path / "t.arch"
+    path.write_text(lets + "\nnetwork t(num_classes = 5)\ninput 3 x 8 x 8\n\nbody:\n    global_avgpool()\n"
+                    f"    flatten()\n    | operator | out |\n    | linear | L{chain - 1} |\n", encoding="utf-8")
+    text = archc.source(path)
+    assert ("def build(num_classes: int = 5):" in text) == carried
+    linear = "nn.Linear(3, num_classes + 1 + 1)," if carried else f"nn.Linear(3, {5 + chain - 1}),"
+    assert linear in text
+    assert load(text).build().body[2].out_features == 5 + chain - 1
 
 
 def test_build_prints_or_writes_and_refuses_bad_usage(tmp_path):
