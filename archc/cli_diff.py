@@ -8,8 +8,9 @@ to read the file (weights_only).
 
 from __future__ import annotations
 
-import json
 import sys
+
+from .jsontext import dumps
 
 
 def add_arguments(command) -> None:
@@ -52,7 +53,7 @@ def diff(args) -> int:
             return EXIT_ERRORS
         reports.append(report)
     result = network_diff(*reports, *args.files)
-    print(json.dumps(result.model_dump(), indent=2) if args.json else render_stat(result))
+    print(dumps(result.model_dump()) if args.json else render_stat(result))
     return EXIT_OK
 
 
@@ -100,13 +101,13 @@ def _weights(args, path: str, variant: str | None) -> int:
         rule = (f"by position (archc port and train --init): refused, {by_position.count_message()}; the "
                 "network must be built as the checkpoint was")
     if args.json:
-        print(json.dumps({"network": path, "weights": args.weights, "tensors": len(ours),
+        print(dumps({"network": path, "weights": args.weights, "tensors": len(ours),
                           "checkpoint_tensors": len(theirs), "loads": result.count("loads"),
                           "by_position": {"counts_agree": by_position.counts_agree,
                                           "loads": len(by_position.loaded) if by_position.counts_agree else 0},
                           "entries": [{"kind": e.kind, "key": e.key, "checkpoint_key": e.source_key,
                                        "shape": e.shape, "checkpoint_shape": e.source_shape, "why": e.why()}
-                                      for e in result.entries]}, indent=2))
+                                      for e in result.entries]}))
         return EXIT_OK
     loads = result.count("loads")
     print(f"{loads} of the network's {len(ours)} tensors correspond to {args.weights}'s ({len(theirs)} tensors) "

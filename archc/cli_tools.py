@@ -13,11 +13,11 @@ imports PIL only, the others torch.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .cli import EXIT_ERRORS, EXIT_OK, Usage
+from .jsontext import dumps
 
 COMMANDS = ("data", "eval", "predict", "cam")
 
@@ -167,7 +167,7 @@ def _eval(args) -> int:
     from .runtime.infer import evaluate, format_evaluation
 
     result = evaluate(args.checkpoint, args.data, batch=args.batch)
-    print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
+    print(dumps(result) if args.json else format_evaluation(result))
     return EXIT_OK
 
 
@@ -177,7 +177,7 @@ def _predict(args) -> int:
     results = predict(args.checkpoint, args.images, top=args.top, batch=args.batch)
     failed = [r for r in results if "error" in r]
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(dumps(results))
     elif args.csv:
         _write_csv(results, args.csv, write_csv)
     else:

@@ -117,6 +117,31 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
     Raises UsageError for bad arguments; problems in the file come back as
     `report.diagnostics` (ArchError is caught here too).
     """
+    return checking(path, variant=variant, input=input, batch=batch, memory=memory, text=text,
+                    convention=convention, overlay=overlay, recipe=recipe, explain=explain,
+                    batch_multiple=batch_multiple, **params).report()
+
+
+class Checking:
+    """A check whose diagnostics are known and whose Report is built when first asked for: an editor
+    shows the diagnostics of every keystroke, the figures only when it asks (archc/lsp/documents.py)."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str], build):
+        self.diagnostics, self.sources = diagnostics, sources  # exactly the Report's
+        self._build, self._report = build, None
+
+    def report(self) -> Report:
+        if self._report is None:
+            self._report, self._build = self._build(), None
+        return self._report
+
+
+def checking(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
+             batch: int = 1, memory: str | int | None = None, text: str | None = None,
+             convention: str = DEFAULT_CONVENTION, overlay: dict[str, str] | None = None,
+             recipe: Recipe | None = None, explain: str | None = None, batch_multiple: int = 1,
+             **params: Any) -> Checking:
+    """`check`'s validation and passes, the Report left to `.report()`; raises UsageError as `check` does."""
     if batch < 1:
         raise UsageError("the batch must be at least 1")
     if isinstance(batch_multiple, bool) or not isinstance(batch_multiple, int) or not 1 <= batch_multiple <= 1 << 20:
@@ -146,8 +171,14 @@ def check(path: str | Path, *, variant: str | None = None, input: str | tuple[in
                     "no network to check",
             hint="names are checked now; shapes when a network uses the blocks"))
     if state.graph is None:
-        return _failed(diagnostics, state.sources or {}, batch, budget)
-    report = _summarise(state, variant, batch, budget, diagnostics, convention, recipe, explain)
+        return Checking(diagnostics, state.sources or {}, lambda: _failed(diagnostics, state.sources or {}, batch,
+                                                                          budget))
+    return Checking(diagnostics, state.sources or {}, lambda: _rounded(
+        _summarise(state, variant, batch, budget, diagnostics, convention, recipe, explain), budget,
+        batch_multiple))
+
+
+def _rounded(report: Report, budget, batch_multiple: int) -> Report:
     if batch_multiple == 1 or budget is None:
         return report
     down = lambda n: n // batch_multiple * batch_multiple  # noqa: E731 - seed 000: whole multiples of 32

@@ -28,6 +28,8 @@ from difflib import SequenceMatcher
 
 from pydantic import BaseModel, ConfigDict
 
+from ..dsl.source import split_lines
+
 
 class RowChange(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
@@ -62,7 +64,7 @@ def _rows(report) -> dict[tuple[str, int], dict]:
         section = layers_by_row[row.file, row.line][0].name.split(".")[0]
         k = counts.get(section, 0)
         counts[section] = k + 1
-        source = report.sources.get(row.file, "").splitlines()
+        source = split_lines(report.sources.get(row.file, ""))
         text = " ".join(source[row.line - 1].split()) if 0 < row.line <= len(source) else f"line {row.line}"
         found[section, k] = {"text": text, "shape": row.output_shape, "params": row.params, "macs": row.macs,
                              "rf": row.rf.size if row.rf is not None and len(row.output_shape) == 3 else None}

@@ -20,30 +20,22 @@ from pydantic import ValidationError
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
 from .evaluate import CompileError, Env, Ref, ShapeValue, evaluate, global_env, truth, type_name
-from .graph import CellRecord, Element, Graph, Instance, Layer, Tensor
+from .graph import CellRecord, Element, Graph, Instance, Layer, Made, Tensor
 from .lower import (TAux, TCall, TConcat, TFrom, TIf, TImplicit, TJoin, TKeep, TLet, TMultiply, TOutput, TRepeat,
                     TResidual, TTable)
 from .naming import python_name
 from .ops import OPS, ShapeError
 from .program import Program
+from .reuse import MEMO
 
 MAX_LAYERS = 10_000  # EfficientNet-B7 has under 1,000; keeps an absurd repeat to an error in a second
 MAX_DEPTH = 48  # nested block calls
-MAX_WORK = 200_000  # statements run and calls made: B7 takes about 6,000
+MAX_WORK = 50_000  # statements run and calls made: the zoo's most, EfficientNetV2-L, takes 2,855; a hang stops in a second
 MAX_REPEAT = 10_000  # as a table's repeat column
 
 
 class Abort(Exception):
     """Stop elaborating: a limit was hit (already reported)."""
-
-
-@dataclass(frozen=True)
-class Made:
-    """What a call statement made in one instance: the module, and the names its own positional
-    arguments bound to (they differ from call to call when the callee is a parameter)."""
-
-    path: str | None
-    positional: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +91,8 @@ class Site:
 
 
 class Elaborator:
+    max_work, max_layers = MAX_WORK, MAX_LAYERS  # as compiler/reuse.py reads them
+
     def __init__(self, program: Program, lowered, params: dict[str, Any], input_shape: tuple[int, ...],
                  as_printed: bool, trusted: frozenset = frozenset()):
         self.program, self.lowered = program, lowered
@@ -113,6 +107,7 @@ class Elaborator:
         self.last_made = ""  # the module path of the last call's module (a table row's repeat)
         self.network_env = global_env(program, params)  # sections see the network's parameters
         self.globals = self.network_env.parent  # blocks see ops, blocks and constants only
+        self.world = MEMO.world(program, lowered, params)  # what the bodies see, for replaying instances
 
     # ------------------------------------------------------------- reporting
     def report(self, error: CompileError, file: str) -> None:
@@ -402,14 +397,21 @@ class Elaborator:
                 else:
                     raise CompileError("E205", f"{name} needs a value for '{param.name}'", span)
             values = {p.name: local.values[p.name] for p in template.params}
-            trace: dict = {}
             self.graph.instances[path] = None  # its place, before its children's
             self.element(site, path)
-            y = self.stmts(template.body, x, local, site.inside(path, template.file, trace, path))
-            self.graph.instances[path] = Instance(
-                path, name, template.file, values, frozenset(given), x.shape, y.shape if y else None, trace, span,
-                site.row, site.row_file, site.file, site.owner, key, ref, self.aux)
-            return y
+
+            def run() -> tuple[Tensor | None, Instance]:
+                trace: dict = {}
+                y = self.stmts(template.body, x, local, site.inside(path, template.file, trace, path))
+                return y, Instance(path, name, template.file, values, frozenset(given), x.shape,
+                                   y.shape if y else None, trace, span, site.row, site.row_file, site.file,
+                                   site.owner, key, ref, self.aux)
+
+            # everything the body reads (compiler/reuse.py): an instance the last check made alike is replayed
+            row = site.row and (site.row.line, site.row.col, site.row.end_line, site.row.end_col)
+            parts = (name, values, ref, (tuple(sorted(given)), x.shape, span.line, span.col, span.end_line,
+                                         span.end_col, site.file, row, site.row_file, key))
+            return MEMO.expand(self, parts, path, site.owner, x, run)
         except CompileError as error:
             self.graph.instances.pop(path, None)
             if error.span is span:

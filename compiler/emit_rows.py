@@ -6,10 +6,11 @@ table's `index` (`i`). Used for a network's sections and for tables in blocks.
 
 from __future__ import annotations
 
-from .emit_values import Context, EmitError
-from .graph import Element, Instance, Layer
 from collections import ChainMap
 
+from ..dsl.source import split_lines
+from .emit_values import Context, EmitError
+from .graph import Element, Instance, Layer
 from .pyexpr import Cmp, IfElse, Lit, Name, PyExpr, binary, holds, names_in
 
 MIN_LOOP = 2  # repeats after the first that are written as a comprehension rather than line by line
@@ -238,7 +239,7 @@ def _cell_scope(writer, index, count=None):
 
 def _row_text(writer, stmt, index: int) -> str:
     row = stmt.table.rows[index]
-    text = writer.graph.program.sources.get(writer.template.file, "").splitlines()
+    text = split_lines(writer.graph.program.sources.get(writer.template.file, ""))
     from .emit_source import row_text
 
     return row_text(text[row.span.line - 1]) if 0 < row.span.line <= len(text) else ""

@@ -27,6 +27,7 @@ from pathlib import Path
 import jinja2
 
 from ..dsl.diagnostics import ArchError
+from ..dsl.source import split_lines
 from .emit_carried import Uncarried, carried_params, check_carried, derived_lets
 from .emit_classes import Branched, ClassCode, ClassWriter, _after_op, op_ctor
 from .emit_rows import LoopContext, section_lines
@@ -223,7 +224,7 @@ class Emission:
         file = element.row_file if element.row is not None else node.call_file if isinstance(node, Instance) \
             else node.file
         span = element.row or node.span
-        text = self.program.sources.get(file, "").splitlines()
+        text = split_lines(self.program.sources.get(file, ""))
         return row_text(text[span.line - 1]) if 0 < span.line <= len(text) else ""
 
     def members(self) -> tuple[list[dict], list[dict], list[str]]:

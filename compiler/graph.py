@@ -94,6 +94,16 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Made:
+    """What a call statement made in one instance (its entry in `Instance.trace`): the module, and the
+    names its own positional arguments bound to (they differ from call to call when the callee is a
+    parameter)."""
+
+    path: str | None
+    positional: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Element:
     """One entry of a section's Sequential, or an aux head at the top of the network."""
 

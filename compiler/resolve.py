@@ -173,10 +173,11 @@ class _Resolver:
         elif kind == "call":
             self.call(node, local)
         else:
+            fields = node.__dict__  # the model's fields: a getattr of one it lacks raises inside pydantic, slowly
             for child in ("left", "right", "operand", "cond", "then", "other"):
-                if getattr(node, child, None) is not None:
-                    self.expr(getattr(node, child), local)
-            for value in getattr(node, "values", []) or []:
+                if fields.get(child) is not None:
+                    self.expr(fields[child], local)
+            for value in fields.get("values") or []:
                 self.expr(value, local)
 
     def table(self, table: ast.Table, local: set[str]) -> None:

@@ -14,11 +14,12 @@ import re
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
-from ..dsl.headings import ROLE_WORDS, ROLES, normalize, role_of, said_role
+from ..dsl.headings import ROLE_WORDS, ROLES, as_written, normalize, role_of, said_role
 from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, bound_exprs, evaluate, top_lets
 from .graph import Tensor
 from .ops import MAX_DIM, OPS
+from .reuse import MEMO
 
 MAX_REPEAT = 10_000
 
@@ -70,12 +71,15 @@ def run_table(el, stmt, x, env: Env, site, where):
         cells = row.cells
         if len(cells) != len(headings):
             el.report(CompileError("E203", f"this row has {len(cells)} cells, the header {len(headings)}", row.span), site.file)
+            x = None  # what the row makes is unknown: the next row's input cell is not checked against a guess
             continue
         made = {"row": index, "paths": [], "index": blocks["done"]}
         try:
             if _output_row(el, cells[roles.index("op")], roles, cells, x, site):
                 continue
-            x = _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions, blocks, made)
+            x = MEMO.row(el, stmt, row, tuple(where), env, site, x, resolutions, blocks,
+                         lambda: _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, resolutions,
+                                          blocks, made))
         except CompileError as error:
             el.report(error, site.file)
             x = None
@@ -219,7 +223,8 @@ def _row_kwargs(el, table, callee, names, fixed, headings, roles, cells, env: En
         if role != "param" or cell.state in ("absent", "empty"):
             continue
         value = True if cell.state == "check" else _value(cell, env, label.text)
-        target = heading if heading in names else aliases.get(heading)
+        written = as_written(label.text)
+        target = written if written in names else heading if heading in names else aliases.get(heading)
         if target is None and heading in ("s", "stride"):
             target = _stride_param(names)
         elif target is None and heading in ("k", "kernel", "kernel size"):
@@ -247,11 +252,12 @@ def _operator(el, cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
     if cell.state != "value" or not atoms:
         raise CompileError("E201", "the operator cell is empty", cell.span)
     texts = cell.part_texts or [""] * len(cell.parts)
-    spelled = _spelled(el, texts[0])
+    words = _words(cell.parts[0], texts[0])
+    rest = words[1:] + list(zip(cell.parts[1:], texts[1:]))
+    spelled = _spelled(el, words[0][1])
     if spelled is not None:
         callee, fixed = spelled
-        extras = _operator_extras([(part, text) for part, text in zip(cell.parts[1:], texts[1:])])
-        return callee, {**fixed, **extras}
+        return callee, {**fixed, **_operator_extras(rest)}
     head = atoms[0]
     if head.kind not in ("name", "call"):
         raise CompileError("E201", "the operator cell must start with a block or op name", head.span,
@@ -259,8 +265,21 @@ def _operator(el, cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
     callee = evaluate(head, env) if head.kind == "call" else _lookup_op(head, env)
     if not isinstance(callee, Ref):
         raise CompileError("E201", f"'{head.id if head.kind == 'name' else head.func}' is not an op or a block", head.span)
-    units = [([a], "") for a in cell.parts[0][1:]] + list(zip(cell.parts[1:], texts[1:]))
-    return callee, _operator_extras(units)
+    return callee, _operator_extras(rest)
+
+
+def _words(atoms: list, text: str) -> list[tuple[list, str]]:
+    """A part of an operator cell as its space-separated words, each with its atoms and its text as written:
+    `mb 3x3 SE0.25` is three words, the last one two atoms (`SE0`, `.25`) written without a space, as the
+    comma-separated `mb, 3x3, SE0.25` is three parts."""
+    origin, words = atoms[0].span.col, []
+    for atom in atoms:
+        last = words[-1][-1].span if words else None
+        if last is not None and (atom.span.line, atom.span.col) == (last.end_line, last.end_col):
+            words[-1].append(atom)
+        else:
+            words.append([atom])
+    return [(w, text[w[0].span.col - origin:w[-1].span.end_col - origin]) for w in words]
 
 
 def _spellings(el) -> list[tuple[str, re.Pattern, list[str]]]:
@@ -363,11 +382,16 @@ def _aliases(el, callee: Ref) -> dict[str, str]:
     return {normalize(a): p.name for p in el.program.blocks[callee.name][0].params for a in p.aliases}
 
 
-def _numbered_aliases(el, callee: Ref) -> list[tuple[re.Pattern, str]]:
+def _numbered_texts(el, callee: Ref) -> list[tuple[str, str]]:
+    """The callee's numbered flags as written, `"SE{}"`, with their parameters."""
     if callee.kind == "op":
         return []
-    return [(re.compile(re.escape(a).replace(r"\{\}", r"(\d+(?:\.\d+)?)"), re.IGNORECASE), p.name)
-            for p in el.program.blocks[callee.name][0].params for a in p.aliases if "{}" in a]
+    return [(a, p.name) for p in el.program.blocks[callee.name][0].params for a in p.aliases if "{}" in a]
+
+
+def _numbered_aliases(el, callee: Ref) -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(re.escape(a).replace(r"\{\}", r"(\d+(?:\.\d+)?)"), re.IGNORECASE), name)
+            for a, name in _numbered_texts(el, callee)]
 
 
 def _described(el, callee: Ref) -> list[str]:
@@ -426,8 +450,11 @@ def resolve_extras(el, callee: Ref, kwargs: dict) -> dict:
                     break
         if target is None:
             what = {"k": "takes no kernel size", "s": "takes no stride"}.get(word, f"has no parameter for the flag '{word}'")
-            raise CompileError("E203", f"'{callee.name}' {what}", atom.span,
-                               hint=f"its parameters: {', '.join(names)}" if names else f"{callee.name} takes none")
+            numbered = [(a, p) for a, p in _numbered_texts(el, callee) if normalize(a.replace("{}", "")) == normalize(word)]
+            hint = (f"'{numbered[0][0]}' is the numbered flag of '{numbered[0][1]}': write its number, as in "
+                    f"{numbered[0][0].replace('{}', '0.25')}") if numbered else \
+                f"its parameters: {', '.join(names)}" if names else f"{callee.name} takes none"
+            raise CompileError("E203", f"'{callee.name}' {what}", atom.span, hint=hint)
         out[target] = value
     return out
 
@@ -535,6 +562,10 @@ def _paper_number(cell: ast.Cell) -> tuple[float, float]:
         return float(digits + fraction) * scale, 0.5 * 10 ** (-decimals) * scale
     atoms = [a for part in cell.parts for a in part]
     if not atoms or atoms[0].kind != "num" or len(atoms) > 2 or (len(atoms) == 2 and atoms[1].kind != "name"):
+        if "," in (cell.text or ""):  # `4,48`: a paper's separators group digits in threes
+            raise CompileError("E209", f"'{cell.text}' is not a number: thousands separators group the digits in "
+                               "threes, as in 12,432 or 1,235,496", cell.span,
+                               hint="write the figure as the paper prints it, or without separators")
         raise CompileError("E209", "a params/ops cell reads like 2.7K, 112K or 34M", cell.span)
     scale = _SCALE.get(atoms[1].id.lower(), None) if len(atoms) == 2 else 1.0
     if scale is None:

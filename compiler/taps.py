@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
 from .graph import Graph
-from .ops.base import Shape
+from .ops.base import GLOBAL, Shape
 from .receptive import Field, receptive_fields
 
 
@@ -66,8 +66,8 @@ def taps(graph: Graph, fields: dict | None = None) -> list[Tap]:
         if layer is None or element.section in heads or graph.layer(layer).aux:
             continue
         shape = graph.layer(layer).out_shape
-        if len(shape) != 3:
-            break  # the head: no map after it
+        if len(shape) != 3 or _pooled(graph, layer):
+            break  # the head: no map after it, or the global pool's 1×1
         field = fields[layer]
         reduction = field.jump[0] if field is not None else max(1, round(height / shape[1]))
         tap = Tap(element.path, layer, shape, reduction, field)
@@ -75,8 +75,6 @@ def taps(graph: Graph, fields: dict | None = None) -> list[Tap]:
             steps[-1] = tap
         elif not steps or reduction > steps[-1].reduction:
             steps.append(tap)
-    if steps and steps[-1].shape[1:] == (1, 1):  # a map pooled to 1×1 is the head's, not a feature map
-        steps.pop()
     named = []
     for name, layer in graph.outputs.items():
         shape = graph.shape_of(layer)  # an output may be the input itself, or a row's stated size after an error
@@ -85,6 +83,19 @@ def taps(graph: Graph, fields: dict | None = None) -> list[Tap]:
             reduction = field.jump[0] if field is not None else max(1, round(height / shape[1]))
             named.append(Tap(name, layer, shape, reduction, field, output=True))
     return steps + named
+
+
+def _pooled(graph: Graph, name: str) -> bool:
+    """Whether a layer's map is the head's global pool (or what pointwise layers make of it, ConvNeXt's layer
+    norm): a 1×1 map that the convolutions make at a small input (ResNet's last stage at 32×32) is a tap."""
+    layer = graph.layer(name)
+    while layer.out_shape[1:] == (1, 1):
+        if layer.spec.window(layer) == GLOBAL:
+            return True
+        if len(layer.inputs) != 1 or layer.inputs[0] not in graph or layer.in_shapes[0][1:] != (1, 1):
+            return False
+        layer = graph.layer(layer.inputs[0])
+    return False
 
 
 def select(graph: Graph, names, file: str = "") -> list[Tap]:

@@ -174,6 +174,7 @@ class Table(Node):
     kind: Literal["table"] = "table"
     header: list[Heading]
     rows: list[Row]
+    ruled: bool = False  # a Markdown rule `|---|---|` under the header (fmt keeps it)
 
 
 class Let(Node):

@@ -13,6 +13,7 @@ and operator cells as written.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 ROLES = {
     "operator": "op", "op": "op", "operator type": "op", "type": "op", "block": "op",
@@ -35,10 +36,16 @@ ROLE_WORDS = {"operator": "op", "op": "op", "input": "input", "output": "output"
               "param": "param"}
 
 
+@lru_cache(maxsize=4096)  # tables read every heading and alias again at each repeat of a row
 def normalize(heading: str) -> str:
     text = heading.strip().lower().replace("×", "x").replace("²", "")
     text = re.sub(r"\s+", " ", text).lstrip("#").strip()
     return re.sub(r"\s*\[\s*\w+\s*\]$", "", text)
+
+
+def as_written(heading: str) -> str:
+    """The heading without its `#` and its `[role]`, its case kept: a column `K` binds a parameter `K`."""
+    return re.sub(r"\s*\[\s*\w+\s*\]$", "", heading.strip()).lstrip("#").strip()
 
 
 def said_role(heading: str) -> str | None:

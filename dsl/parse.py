@@ -266,6 +266,9 @@ def _too_large(text: str, span: ast.Span, why: str) -> ArchError:
     return ArchError([Diagnostic(code="E400", span=span, message=f"the number {shown} is too large: {why}")])
 
 
+_RULE = object()  # the Markdown rule under a table's header: the table keeps only that it had one
+
+
 class _Part(list):
     """A cell's comma-separated part: its atoms, and its text as written."""
 
@@ -371,7 +374,11 @@ class _ToAst(Transformer):
 
     # ---------------------------------------------------------------- tables
     def table(self, meta, c):
-        return _node(ast.Table, header=c[0], rows=list(c[1:]), span=_span(meta))
+        ruled = len(c) > 1 and c[1] is _RULE
+        return _node(ast.Table, header=c[0], rows=list(c[2:] if ruled else c[1:]), ruled=ruled, span=_span(meta))
+
+    def rule(self, meta, c):
+        return _RULE
 
     def header(self, meta, c):
         span = _span(meta)

@@ -248,3 +248,5 @@ class Printer:
                 self.leading(line, indent)
             padded = [text.ljust(widths[i]) for i, text in enumerate(row)]
             self.emit(indent + "| " + " | ".join(padded) + " |", line)
+            if index == 0 and t.ruled:
+                self.emit(indent + "|" + "|".join("-" * (w + 2) for w in widths[:len(row)]) + "|", line)

@@ -136,7 +136,10 @@ def _one_row_changed(before: str, piece: str, line: int, file: str) -> ast.Modul
         mini = parse("\n" * (at - 3) + f"s:\n{indent}| h |\n{row_text}\n", file)
     except ArchError:
         return None
-    row = mini.items[0].body[0].rows[0].model_copy(update={"span": old_row.span})
+    rows = mini.items[0].body[0].rows
+    if not rows:  # the line became the Markdown rule under a header
+        return None
+    row = rows[0].model_copy(update={"span": old_row.span})
     comments = sorted([c for c in old.comments if c.span.line != at] + list(mini.comments),
                       key=lambda c: (c.span.line, c.span.col))
     return old.model_copy(update={"items": [_replace(i, old_row, row) for i in old.items], "comments": comments})

@@ -4,10 +4,11 @@ curves.png, confusion.png and summary.json. Only rank 0 calls these."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from pathlib import Path
+
+from ..jsontext import dumps
 
 COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"]
 
@@ -24,7 +25,7 @@ def write_metrics_csv(folder: Path, metrics: list[dict]) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
+    temp.write_text(dumps(data) + "\n")
     os.replace(temp, path)
 
 

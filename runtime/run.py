@@ -38,7 +38,7 @@ from .data import (
 from .distributed import Dist, broadcast, init, shutdown
 from .finetune import Source, read_source
 from .outputs import fold_table, mean_and_std, write_json
-from .runfolder import FolderInUse, OutError, RunLock, prepare_out, remove_stale_temp_files
+from .runfolder import FolderInUse, OutError, RunLock, earlier_run, prepare_out, remove_stale_temp_files
 from .trainer import SUMMARY_CLASSES, Plan, TrainingInterrupted, fit
 
 SKIPPED_LISTED = 1000  # at most this many skipped files are named in summary.json
@@ -95,7 +95,7 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
     init = read_source(cfg.init) if cfg.init else None  # a missing source is said before any long work
     title = cfg.variant or file.stem
     out = Path(broadcast(cfg.out or f"runs/{title}-{time.strftime('%Y%m%d-%H%M%S')}", dist))
-    lock = _claim(out, dist)
+    lock = _claim(out, dist, resume)
     try:
         if dist.main:
             remove_stale_temp_files(out)
@@ -112,12 +112,18 @@ def _train(file: Path, cfg: TrainConfig, resume: bool, device: torch.device, dis
             lock.release()
 
 
-def _claim(out: Path, dist: Dist) -> RunLock | None:
-    """Rank 0 makes the run folder and locks it for the run; every process raises if it could not."""
+def _claim(out: Path, dist: Dist, resume: bool) -> RunLock | None:
+    """Rank 0 makes the run folder and locks it for the run; every process raises if it could not, or if
+    the folder holds an earlier run that a new one (not resuming it) would overwrite."""
     lock, refusal = None, None
     if dist.main:
         try:
             lock = RunLock(prepare_out(out)).acquire()
+            held = None if resume else earlier_run(out)
+            if held is not None:
+                lock.release()
+                lock, refusal = None, ("usage", f"--out {out} holds a run already ({held}): continue it with "
+                                       "--resume, or give this run another --out (nothing there was changed)")
         except OutError as error:
             refusal = ("usage", str(error))
         except FolderInUse as error:

@@ -92,3 +92,17 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+RUN_FILES = ("last.pt", "best.pt", "summary.json")
+
+
+def earlier_run(folder: Path) -> str | None:
+    """What of a run `folder` holds already (its checkpoints or summary, or a fold's), as a phrase; None if
+    nothing. A new run there would overwrite them, so it is refused unless it resumes."""
+    found = [p for name in RUN_FILES for p in [folder / name, *sorted(folder.glob(f"fold-*/{name}"))] if p.is_file()]
+    if not found:
+        return None
+    shown = ", ".join(str(p.relative_to(folder)) for p in found[:3])
+    return shown + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+

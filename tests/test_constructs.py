@@ -269,3 +269,19 @@ def test_index_and_count_number_the_rows_that_repeat(tmp_path):
     path = write(tmp_path, network(blocks, body, "3 x 4 x 4"))
     ps = [l.attrs.p for l in build_graph(path).layers()]
     assert ps == [0.5, 0.0, 0.25, 0.5, 0.75, 1.0]  # the - rows are not counted: the last sees index 4 = count
+
+
+def test_an_operator_cell_reads_the_same_separated_by_spaces_or_commas(tmp_path):
+    """`Fused-MBConv4 k3x3 SE0.25` is `Fused-MBConv4, k3x3, SE0.25`: a word of atoms written without a space
+    (`SE0` and `.25`) is one flag, and the spelling is the first word, not the whole part."""
+    blocks = ('block fused(expand, k, out "#channels", s = 1, se "SE{}" = 0) "Fused-MBConv{expand}":\n'
+              '    conv(in.c * expand, k, stride = s)\n    if se > 0:\n        conv(max(1, round(in.c * se)), 1)\n'
+              '    conv(out, 1)\n')
+    graphs = []
+    for cell in ("Fused-MBConv4, k3x3, SE0.25", "Fused-MBConv4 k3x3 SE0.25", "Fused-MBConv4 k3x3, SE0.25"):
+        path = write(tmp_path, f"{blocks}\nnetwork v()\ninput 3 x 32 x 32\n\nfeatures:\n"
+                               f"    | operator | #channels |\n    | {cell} | 48 |\n")
+        report = archc.check(path)
+        assert report.ok, (cell, [d.message for d in report.diagnostics])
+        graphs.append([(l.name, l.out_shape, l.param_count) for l in build_graph(path).layers()])
+    assert graphs[0] == graphs[1] == graphs[2] and [s[0] for _, s, _ in graphs[0] if len(s) == 3] == [12, 1, 48]

@@ -7,6 +7,7 @@ Each check runs in a fresh process capped at CORE_CPU seconds of CPU (a hang is 
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import textwrap
 import pytest
 
 import archc
+from conftest import run_archc
 
-CORE = pytest.mark.xfail(strict=True, reason="compiler core: issue 10/12, lead")
 CORE_CPU = 5  # seconds: each of these checks takes well under one when it reports its error
 
 
@@ -144,12 +145,23 @@ def test_a_parameter_named_super_builds_from_the_generated_source(tmp_path):
     assert sum(p.numel() for p in namespace["build"]().parameters()) == archc.check(path).params
 
 
-@CORE
 def test_the_generated_source_quotes_each_row_as_the_parser_numbered_it(tmp_path):
-    """compiler/emit_source.py splits the file with str.splitlines, which also splits at the form feed in
+    """compiler/emit_source.py split the file with str.splitlines, which also splits at the form feed in
     the first comment (dsl/source.py's split_lines does not): each row's comment showed the line above."""
     path = tmp_path / "net.arch"
     path.write_text("# a comment\fwith a form feed\nnetwork n()\ninput 3 x 8 x 8\n\nfeatures:\n"
                     "    | operator  | #out |\n    | conv, 3x3 | 8    |\n    | conv, 1x1 | 16   |\n", encoding="utf-8")
     lines = archc.source(path).splitlines()
     assert any("nn.Conv2d(3, 8, 3" in line and line.endswith("# | conv, 3x3 | 8 |") for line in lines), lines
+
+
+def test_diff_reads_rows_as_the_parser_numbered_them(tmp_path):
+    """compiler/diff.py split the sources with str.splitlines: a form feed in a comment above the table made
+    two identical networks "2 rows changed" (each row's text read from the line above)."""
+    table = "network n()\ninput 3 x 8 x 8\n\nfeatures:\n    | operator  | #out |\n    | conv, 3x3 | 8    |\n" \
+            "    | conv, 1x1 | 16   |\n"
+    (tmp_path / "a.arch").write_text(table, encoding="utf-8")
+    (tmp_path / "b.arch").write_text("# a comment\fwith a form feed\n" + table, encoding="utf-8")
+    result = run_archc("diff", str(tmp_path / "a.arch"), str(tmp_path / "b.arch"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == []

@@ -40,6 +40,53 @@ TWINS = {
                       "grid17.4": "Mixed_6e", "grid8.2": "Mixed_7c"}),
 }
 FAST = ["resnet18", "mobilenet_v3_small", "googlenet"]
+RESNET_STAGES = {"features.0": "relu", "features.4": "layer1", "features.8": "layer2", "features.14": "layer3",
+                 "features.17": "layer4"}
+# The newer zoo, the smallest variant of each file, at an input small enough for CI (the last stage 1×1 at
+# 32×32: a tap all the same, as torchvision's node is): name -> (file, variant, input, archc tap -> node)
+SMALL = {
+    "alexnet": ("alexnet.arch", None, "3x64x64",
+                {"features.0": "features.1", "features.2": "features.4", "features.6": "features.11",
+                 "features.7": "features.12"}),
+    "vgg11": ("vgg.arch", "vgg11", "3x32x32",
+              {"features.0": "features.1", "features.2": "features.4", "features.5": "features.9",
+               "features.8": "features.14", "features.11": "features.19", "features.12": "features.20"}),
+    "vgg11_bn": ("vgg.arch", "vgg11_bn", "3x32x32",
+                 {"features.0": "features.2", "features.2": "features.6", "features.5": "features.13",
+                  "features.8": "features.20", "features.11": "features.27", "features.12": "features.28"}),
+    "squeezenet1_0": ("squeezenet.arch", "squeezenet1_0", "3x64x64",
+                      {"features.0": "features.1", "features.4": "features.5", "features.9": "features.10",
+                       "classifier.1": "classifier.2"}),
+    "squeezenet1_1": ("squeezenet.arch", "squeezenet1_1", "3x64x64",
+                      {"features.0": "features.1", "features.3": "features.4", "features.6": "features.7",
+                       "classifier.1": "classifier.2"}),
+    "densenet121": ("densenet.arch", "densenet121", "3x32x32",
+                    {"features.0": "features.relu0", "features.8": "features.transition1.conv",
+                     "features.22": "features.transition2.conv", "features.48": "features.transition3.conv",
+                     "features.65": "features.denseblock4"}),
+    "shufflenet_v2_x0_5": ("shufflenet_v2.arch", "shufflenet_v2_x0_5", "3x32x32",
+                           {"features.0": "conv1", "features.1": "maxpool", "features.5": "stage2",
+                            "features.13": "stage3", "features.18": "conv5"}),
+    "mobilenet_v2": ("mobilenet_v2.arch", None, "3x32x32",
+                     {"features.1": "features.1", "features.3": "features.3", "features.6": "features.6",
+                      "features.13": "features.13", "head.0": "features.18"}),
+    "mnasnet0_5": ("mnasnet.arch", "mnasnet0_5", "3x32x32",
+                   {"features.1": "layers.7", "features.4": "layers.8", "features.7": "layers.9",
+                    "features.12": "layers.11", "classifier.0": "layers.16"}),
+    "resnext50_32x4d": ("resnext.arch", "resnext50_32x4d", "3x32x32", RESNET_STAGES),
+    "wide_resnet50_2": ("wide_resnet.arch", "wide_resnet50_2", "3x32x32", RESNET_STAGES),
+    **{name: ("regnet.arch", name, "3x32x32",
+              {"features.0": "stem", "features.1": "trunk_output.block1", stage2: "trunk_output.block2",
+               "features.10": "trunk_output.block3", stage4: "trunk_output.block4"})
+       for name, stage2, stage4 in [("regnet_x_400mf", "features.3", "features.22"),
+                                    ("regnet_y_400mf", "features.4", "features.16")]},
+    "efficientnet_v2_s": ("efficientnet_v2.arch", "s", "3x32x32",
+                          {"features.2": "features.1", "features.6": "features.2", "features.10": "features.3",
+                           "features.25": "features.5", "features.40": "features.6"}),
+    "convnext_tiny": ("convnext.arch", "convnext_tiny", "3x32x32",
+                      {"features.3": "features.1", "features.7": "features.3", "features.17": "features.5",
+                       "features.21": "features.7"}),
+}
 
 
 def assert_same_maps(twin: str):
@@ -47,10 +94,28 @@ def assert_same_maps(twin: str):
 
     file, variant, (builder, kwargs), nodes = TWINS[twin]
     graph = build_graph(ZOO / file, variant=variant)
+    reference = randomise(getattr(torchvision.models, builder)(**kwargs)).eval()
+    assert_same_maps_as(reference, archc.build(ZOO / file, variant=variant), graph, nodes)
+
+
+def assert_same_maps_small(twin: str):
+    """A newer zoo network, built on the meta device then given memory, as the torchvision ports do
+    (tests/test_zoo_torchvision.py): `randomise` writes every tensor of the reference, the port every one
+    of the network, and VGG's 133 M weights are not initialised twice for nothing."""
+    from oracles import randomise
+    from test_zoo_torchvision import meta_reference
+
+    file, variant, size, nodes = SMALL[twin]
+    graph = build_graph(ZOO / file, variant=variant, input=size)
+    with torch.device("meta"):
+        network = archc.build(ZOO / file, variant=variant, input=size)
+    reference = randomise(meta_reference(twin).to_empty(device="cpu")).eval()
+    assert_same_maps_as(reference, network.to_empty(device="cpu"), graph, nodes)
+
+
+def assert_same_maps_as(reference, network, graph, nodes: dict):
     # every reduction tap is mapped: the static table is torchvision's stages
     assert [t.name for t in taps(graph) if not t.output] == list(nodes)
-    reference = randomise(getattr(torchvision.models, builder)(**kwargs)).eval()
-    network = archc.build(ZOO / file, variant=variant)
     archc.port(network, reference)
     ours = backbone(network, graph, list(nodes)).eval()
     theirs = create_feature_extractor(reference, return_nodes={v: k for k, v in nodes.items()}).eval()
@@ -76,12 +141,38 @@ def test_backbone_equals_torchvisions_feature_extractor_slow(twin):
     assert_same_maps(twin)
 
 
+# VGG's second and Wide ResNet (ResNeXt's blocks, twice as wide) are the costliest: not in CI
+HEAVY = ["vgg11_bn", "wide_resnet50_2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("twin", [t for t in SMALL if t not in HEAVY])
+def test_backbone_equals_torchvisions_feature_extractor_small(twin):
+    assert_same_maps_small(twin)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("twin", HEAVY)
+def test_backbone_equals_torchvisions_feature_extractor_small_heavy(twin):
+    assert_same_maps_small(twin)
+
+
 def test_features_true_is_a_list_of_every_reduction_step_and_stops_there():
     model = archc.build(ZOO / "resnet.arch", variant="resnet18", features=True)
     assert "classifier" not in dict(model.named_children())  # the head is not run, nor held
     maps = model(torch.zeros(1, 3, 64, 64))
     assert [m.shape[1] for m in maps] == [64, 64, 128, 256, 512]
     assert [64 // m.shape[2] for m in maps] == [2, 4, 8, 16, 32]
+
+
+def test_a_last_stage_the_convolutions_bring_to_1x1_is_a_tap_and_the_global_pool_is_not():
+    # ResNet-18 at 32×32 (CIFAR's size): layer4 is 512×1×1, as torchvision's create_feature_extractor gives it
+    model = archc.build(ZOO / "resnet.arch", variant="resnet18", input="3x32x32", features=True).eval()
+    maps = model(torch.zeros(1, 3, 32, 32))
+    assert [tuple(m.shape[1:]) for m in maps] == [(64, 16, 16), (64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]
+    # the head's global pool (NiN's, to 10×1×1) and ConvNeXt's layer norm after it are not
+    assert [t.name for t in taps(build_graph(ZOO / "nin.arch")) if not t.output][-1] == "features.7"
+    assert [t.layer for t in taps(build_graph(ZOO / "convnext.arch", input="3x32x32"))][-2:] == ["features.21.add~150"] * 2
 
 
 def test_named_outputs_are_taps():

@@ -122,3 +122,12 @@ def test_a_figure_with_thousands_separators_stays_one_number(tmp_path):
     assert "| 12,432 " in text
     once = format_source(text)
     assert "| 12,432 " in once and format_source(once) == once
+
+
+def test_fmt_keeps_a_markdown_rule_and_aligns_it():
+    from test_parse import RULED
+
+    once = format_source(RULED, "r.arch")
+    assert once.splitlines()[5] == "    |----------|--------------|------|---|"
+    assert format_source(once, "r.arch") == once
+    assert ast.strip_spans(parse(once, "r.arch")) == ast.strip_spans(parse(RULED, "r.arch"))

@@ -288,3 +288,14 @@ def test_a_file_name_xml_forbids_still_gives_a_well_formed_svg(tmp_path, suffix)
     assert "\ufffe" not in written and "\uffff" not in written and "\x1b" not in written
     if suffix == ".svg":
         xml.dom.minidom.parseString(written.encode("utf-8"))
+
+
+def test_a_heading_binds_a_parameter_of_its_case(tmp_path):
+    """Headings were lowercased before binding, so a parameter `K` could not be bound by its column `K`
+    (and the error's hint said "did you mean 'K'?")."""
+    path = tmp_path / "k.arch"
+    path.write_text("block b(K, out):\n    conv(out, K)\n\nnetwork n()\ninput 3 x 16 x 16\n\nlayers:\n"
+                    "    | operator | K | out |\n    | b        | 3 | 8   |\n    | b        | 1 | 16  |\n", encoding="utf-8")
+    report = archc.check(path)
+    assert report.ok, [d.message for d in report.diagnostics]
+    assert [l.params for l in report.layers if l.op == "conv"] == [3 * 9 * 8 + 8, 8 * 16 + 16]

@@ -48,7 +48,7 @@ def test_the_doc_has_runnable_examples_of_issue_11s_constructs():
     for construct in ("layernorm(", "channel_linear(", "layer_scale(", "chunk(", "channel_shuffle(", "log(",
                       "sqrt(", "floor(", "**", "op.", "keep ", "from ", "concat a, b", "add a, ", "repeat ",
                       "shortcut_first = true", "[repeat]", "[label]", "[param]", '"conv{k}-{out}"', '"SE{}"',
-                      "21,750", "| output ", "= 2 *", "index"):
+                      "21,750", "| output ", "= 2 *", "index", "|:---"):
         assert construct in texts, f"no ```arch example in docs/language.md uses {construct!r}"
     assert sum(1 for _, body, _ in EXAMPLES if EXPECTS.match(body)) >= 8
 

@@ -71,8 +71,8 @@ def test_an_edit_of_a_comment_reuses_the_check_and_an_edit_of_a_cell_does_not(mo
     documents = Documents()
     documents.set(path, text, 1)
     checks = []
-    real = documents_module.check
-    monkeypatch.setattr(documents_module, "check", lambda *a, **k: checks.append(a) or real(*a, **k))
+    real = documents_module.checking
+    monkeypatch.setattr(documents_module, "checking", lambda *a, **k: checks.append(a) or real(*a, **k))
     assert documents.set(path, text.replace("# width scales", "# Width scales"), 2) == [path]
     assert checks == [] and documents.checked[path].version == 2 and documents.checked[path].report.params == 2542856
     documents.set(path, text.replace("| 88       |", "| 96       |"), 3)

@@ -135,3 +135,27 @@ def test_huge_file_is_refused_quickly():
         parse(text)
     assert caught.value.diagnostics[0].code == "E102"
     assert time.perf_counter() - start < 5  # generous: it is a count, not a parse
+
+
+RULED = """network n(num_classes = 3)
+input 3 x 32 x 32
+
+layers:
+    | input    | operator     | #out | s |
+    |----------|:------------:|------|---|
+    | 32² × 3  | conv, 3x3    | 16   | 2 |
+    | 16² × 16 | maxpool, 2x2 | -    | 2 |
+"""
+
+
+def test_a_markdown_rule_under_the_header_is_read_and_kept():
+    """A table pasted from Markdown has `|---|:---:|` under its header: the same table, marked `ruled`."""
+    ruled, plain = parse(RULED, "r.arch"), parse(RULED.replace("    |----------|:------------:|------|---|\n", ""), "p.arch")
+    table, bare = ruled.items[2].body[0], plain.items[2].body[0]
+    assert table.ruled and not bare.ruled
+    assert [[c.text for c in r.cells] for r in table.rows] == [[c.text for c in r.cells] for r in bare.rows]
+    assert [r.span.line for r in table.rows] == [7, 8]
+    # Only under the header: a rule among the rows is a syntax error where it stands.
+    with pytest.raises(ArchError) as error:
+        parse(RULED + "    |---|---|---|---|\n", "r.arch")
+    assert error.value.diagnostics[0].span.line == 9

@@ -3,6 +3,7 @@ unchanged; a damaged, missing or unwritable cache means parsing, never an error;
 files are all cached does not import lark."""
 
 import os
+import random
 import subprocess
 import sys
 
@@ -56,7 +57,8 @@ def test_another_parser_version_is_a_miss(cache_dir, monkeypatch):
     assert parsed == ["net.arch"]
 
 
-@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x05K\x01.", os.urandom(64)])
+@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x05K\x01.", random.Random(0).randbytes(64)],
+                         ids=["empty", "text", "a truncated pickle", "random bytes"])
 def test_a_damaged_entry_is_parsed_again_and_replaced(damage, cache_dir, monkeypatch):
     cache.cached_parse("let width = 1.0\n", "net.arch")
     (entry,) = cache_dir.iterdir()

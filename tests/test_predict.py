@@ -187,3 +187,17 @@ def test_a_csv_cell_is_never_read_as_a_formula(tmp_path):
     out = io.StringIO()
     write_csv([{"image": "=HYPERLINK(1).png", "top": [{"class": "@cat", "index": 0, "probability": 0.5}]}], out)
     assert out.getvalue().splitlines()[1] == "'=HYPERLINK(1).png,'@cat,0.500000,"
+
+
+def test_json_of_a_checkpoint_with_nan_weights_is_json(tmp_path, tree, capsys):
+    """Python's json prints NaN, which no JSON reader accepts: every --json goes through archc.jsontext."""
+    checkpoint, _ = make_checkpoint(tmp_path)
+    state = torch.load(checkpoint, weights_only=True)
+    state["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state["model"].items()}
+    torch.save(state, checkpoint)
+    data, files = tree
+    for args in (["predict", str(checkpoint), str(files[0][0]), "--json"], ["eval", str(checkpoint), "--data", str(data), "--json"]):
+        assert main(args) == 0, args
+        text = capsys.readouterr().out
+        assert "NaN" not in text and ('"nan"' in text or args[0] == "eval")  # eval's figures are counts
+        json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in {args[0]} --json"))

@@ -106,3 +106,14 @@ def test_a_continuation_line_at_column_0_is_parsed_with_its_item():
     module = reparse.parse_by_items(text, "n.arch")
     assert [i.kind for i in module.items] == ["network", "input"]
     assert [p.name for p in module.items[0].params] == ["a", "b"]
+
+
+def test_an_edit_next_to_a_markdown_rule_reparses_like_the_whole():
+    from test_parse import RULED
+
+    file = str(ZOO / "ruled.arch")
+    reparse.parse_by_items(RULED, file)
+    for text in (RULED.replace("| 16   | 2 |", "| 32   | 2 |"),  # the row under the rule
+                 RULED.replace("|:------------:|", "|--------------|"),  # the rule itself
+                 RULED.replace("| 32² × 3  | conv, 3x3    | 16   | 2 |", "|---|---|---|---|")):  # a row become a rule
+        assert outcome(reparse.parse_by_items, text, file) == outcome(parse_module.parse, text, file)

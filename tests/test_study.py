@@ -36,7 +36,17 @@ def faces(root, per_class=5):
 
 @pytest.mark.slow
 def test_the_seed_000_study_writes_the_comparison_that_check_and_the_runs_give(tmp_path):
-    data, out = faces(tmp_path / "faces"), tmp_path / "study"
+    """Seed 000's workflow end to end: its photos resized once and split, then K-fold training of NiN v1, NiN v2
+    and Inception v3 on the training part, compared in one table."""
+    photos, out = faces(tmp_path / "faces", per_class=6), tmp_path / "study"
+    resized = run_archc("data", "resize", str(photos), "--max-side", "48", "-o", str(tmp_path / "small"))
+    assert resized.returncode == 0, resized.stderr
+    assert resized.stdout.startswith("resized 22 images to at most 48 px into ") and "2 already small enough" in resized.stdout
+    split = run_archc("data", "split", str(tmp_path / "small"), str(tmp_path / "split"), "--val", "0.2")
+    assert split.returncode == 0, split.stderr
+    assert "total                20        4" in split.stdout and "copied 24 images of 4 classes" in split.stdout
+    data = tmp_path / "split" / "train"
+    assert max(max(Image.open(p).size) for p in data.glob("*/*.jpg")) == 48
     specs = [str(ZOO / f"{name}.arch") for name in ("nin_v1", "nin_v2", "inception_v3")]
     result = run_archc("study", *specs, "--data", str(data), "--kfold", "5", "--epochs", "1", "--input", "3x32x32",
                        "--memory", "6GiB", "--workers", "0", "--out", str(out), timeout=900)

@@ -196,3 +196,17 @@ def test_a_running_run_locks_its_folder_and_ctrl_c_says_how_to_resume(tmp_path):
     resumed = run_archc("train", str(net), "--out", str(run), "--resume", "--epochs", str(epoch + 1), timeout=300)
     assert resumed.returncode == 0, resumed.stderr  # the lock went with its process
     assert f"resuming {run} after epoch {epoch} of {epoch + 1}" in resumed.stdout
+
+
+@pytest.mark.parametrize("held", ["best.pt", "fold-2/last.pt", "summary.json"])
+def test_a_new_run_does_not_overwrite_an_earlier_one(tmp_path, capsys, held):
+    """`archc train … --out RUN` again, without --resume, retrained and overwrote RUN's checkpoints without a
+    word: it is refused, and nothing in the folder changes."""
+    run = tmp_path / "run"
+    (run / held).parent.mkdir(parents=True)
+    (run / held).write_bytes(b"an earlier run's file")
+    (run / "config.json").write_text('{"epochs": 30}')
+    assert main(["train", str(tiny_net(tmp_path)), "--out", str(run), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {run} holds a run already ({held})" in err and "--resume" in err
+    assert (run / held).read_bytes() == b"an earlier run's file" and (run / "config.json").read_text() == '{"epochs": 30}'

@@ -2,9 +2,10 @@
 
 A document is checked when it opens, when its text changes and when a file its last check
 read changes (an unsaved buffer of a used library, a save, a file changed on disk); it is not
-checked again while nothing it read has changed. Checks go through `archc.compiler.check.check`
-as `archc check` does; open documents are the overlay of the files they use, so a network
-sees its library's unsaved edits.
+checked again while nothing it read has changed. Checks go through `archc.compiler.check.checking`
+as `archc check` does; its Report (hover, inlay hints) is built when a request first needs it, not at
+every keystroke. Open documents are the overlay of the files they use, so a network sees its
+library's unsaved edits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compiler.check import Report, UsageError, check
+from ..compiler.check import Checking, Report, UsageError, checking
 from ..compiler.program import Program, load
 from ..dsl import ast
 from ..dsl.cache import cached_parse
@@ -57,11 +58,15 @@ class Checked:
     overlay: dict[str, str]
     inputs: dict[str, str]  # file -> the text the check read
     diagnostics: list[Diagnostic]
-    report: Report | None
+    checking: Checking | None  # its Report, built when a request first needs it (diagnostics need none)
     items: list | None = None  # the document's parsed items, where it parsed
     _program: Program | None = None
     _index: Index | None = None
     _built: set = field(default_factory=set)
+
+    @property
+    def report(self) -> Report | None:
+        return self.checking.report() if self.checking is not None else None
 
     def program(self) -> Program | None:
         """The loaded files (the check's parse, kept in memory), or None where they do not parse."""
@@ -194,12 +199,12 @@ class Documents:
                 last.overlay == overlay and self._unchanged_besides(last, key):
             # A comment or trailing blanks changed: the same items, at the same places, check the same.
             return Checked(key, text, version, options, overlay, {**last.inputs, key: text}, last.diagnostics,
-                           last.report, items)
-        report = None
+                           last.checking, items)
+        pending = None
         try:
-            report = check(key, text=text, overlay=overlay, variant=options[0], **dict(options[1]))
-            diagnostics = list(report.diagnostics)
-            sources = report.sources
+            pending = checking(key, text=text, overlay=overlay, variant=options[0], **dict(options[1]))
+            diagnostics = list(pending.diagnostics)
+            sources = pending.sources
         except UsageError as error:  # a parameter without a default and no --set: as `archc check` says it
             diagnostics = [Diagnostic(code="usage", severity="warning", file=key, span=_network_span(text, key),
                                       message=str(error),
@@ -216,7 +221,7 @@ class Documents:
         previous = self.checked.get(key)
         if previous is not None and previous._program is not None:
             self.loaded[key] = previous._program
-        return Checked(key, text, version, options, overlay, inputs, diagnostics, report, items)
+        return Checked(key, text, version, options, overlay, inputs, diagnostics, pending, items)
 
     def _unchanged_besides(self, last: Checked, key: str) -> bool:
         return all(text == self.text_of(path) for path, text in last.inputs.items() if path != key)
