@@ -63,13 +63,16 @@ def check_carried(graph, carried, derived: set[str], lets: dict) -> None:
     expressions that the emitter writes: the elements' parameters (compiler/graph.py `Element.cells`,
     and the arguments of section calls and aux heads, which the emitter checks as it writes them)."""
     tainted = set(carried) | derived
-    recorded = {id(node) for element in graph.elements for node in element.cells.values()}
 
     def reads(node) -> bool:
         return node is not None and bool(set(names_read(node)) & tainted)
 
+    # compared as values, not as objects: a row replayed from an earlier parse (compiler/reuse.py) holds
+    # that parse's nodes, equal to this one's (spans included)
+    recorded = [node for element in graph.elements for node in element.cells.values() if reads(node)]
+
     def written(node) -> bool:  # a cell atom: what it reads of the parameter is an element's parameter
-        if not reads(node) or id(node) in recorded:
+        if not reads(node) or any(node == r for r in recorded):
             return True
         if node.kind == "call" and node.func not in BUILTINS:  # an op or block with its arguments
             return all(map(written, list(node.args) + [k.value for k in node.kwargs])) and \

@@ -233,6 +233,16 @@ def test_num_classes_is_an_argument_wherever_the_file_says_it(tmp_path):
     assert_same_network(graph, load(text).build(num_classes=3), graph.input_shape)
 
 
+def test_num_classes_is_carried_when_rows_are_replayed_from_an_earlier_parse(tmp_path):
+    """An edit elsewhere parses the file again; its unchanged rows are replayed (compiler/reuse.py) with the
+    earlier parse's expressions, which are what the file says still."""
+    path = tmp_path / "t.arch"
+    path.write_text(CLASSES, encoding="utf-8")
+    first = archc.source(path)
+    path.write_text(CLASSES + "# an edit\n", encoding="utf-8")
+    assert archc.source(path) == first
+
+
 @pytest.mark.parametrize("body", [
     "    repeat num_classes - 3:\n        relu()\n",  # a repeat count
     "    if num_classes > 2:\n        relu()\n",  # a condition
