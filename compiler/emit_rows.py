@@ -64,23 +64,21 @@ def section_lines(emission, elements: list[Element]) -> list[tuple[str, str]]:
         while i + len(run) < len(elements) and first.source is not None \
                 and elements[i + len(run)].source == first.source:
             run.append(elements[i + len(run)])
-        lines.append((str(emission.element_ctor(first, Context([{"#": 0}], emission.values))),
-                      emission.row_comment(first)))
+        lines.append((str(emission.element_ctor(first, emission.context())), emission.row_comment(first)))
         rest = run[1:]
         folded = _fold(emission, rest) if len(rest) >= MIN_LOOP else None
         if folded is not None:
             lines.append((folded, f"{len(rest)} more of the row above"))
+            emission.chan = []  # what the last repeat made is no expression the comprehension's rows share
         else:
-            lines += [(str(emission.element_ctor(e, Context([{"#": 0}], emission.values))), emission.row_comment(e))
-                      for e in rest]
+            lines += [(str(emission.element_ctor(e, emission.context())), emission.row_comment(e)) for e in rest]
         i += len(run)
     return lines
 
 
 def _fold(emission, rest: list[Element]) -> str | None:
     """`*[Bottleneck(256, 64) for _ in range(2)]`, or with `i`, the repeats' index: None if they differ otherwise."""
-    envs = [{"#": 0, "i": e.index} for e in rest]
-    ctx = LoopContext(envs, emission.values)
+    ctx = emission.context(loop=[{"#": 0, "i": e.index} for e in rest])
     try:
         ctor = emission.element_ctor(rest, ctx, loop=True)
     except _Unroll:

@@ -28,17 +28,19 @@ import jinja2
 
 from ..dsl.diagnostics import ArchError
 from ..dsl.source import split_lines
-from .emit_classes import ClassCode, ClassWriter, op_ctor
-from .emit_rows import section_lines
+from .emit_carried import Uncarried, carried_params, check_carried, derived_lets
+from .emit_classes import Branched, ClassCode, ClassWriter, _after_op, op_ctor
+from .emit_rows import LoopContext, section_lines
 from .emit_values import Context, EmitError, Values
-from .evaluate import Ref, global_env, to_python
+from .evaluate import Ref, bound_exprs, global_env, names_read, to_python, top_lets
 from .graph import Element, Graph, Instance, Layer
 from .inplace import in_place_layers
+from .lower import TAux, TCall, walk
 from .naming import class_name, python_name
 from .ops import OPS
 from .ops.base import NO_DEFAULT
 from .ops.conv import conv_padding
-from .pyexpr import Call, Lit, Name, make_divisible, round_half_up
+from .pyexpr import Call, Lit, Name, make_divisible, names_in, round_half_up
 
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
@@ -74,13 +76,16 @@ def emit(graph: Graph, in_place: bool = True) -> str:
     """The generated module's text; raises ArchError (E500) where the network cannot be written as source.
     `in_place=False` writes no activation or add in place (tests/test_inplace.py compares the two)."""
     try:
-        return Emission(graph, in_place).render()
+        try:
+            return Emission(graph, in_place).render()
+        except Uncarried:  # num_classes reaches a value no expression of it can write: written as built
+            return Emission(graph, in_place, carry=False).render()
     except EmitError as error:
         raise ArchError([error.diagnostic]) from None
 
 
 class Emission:
-    def __init__(self, graph: Graph, in_place: bool = True):
+    def __init__(self, graph: Graph, in_place: bool = True, carry: bool = True):
         self.graph, self.program, self.lowered = graph, graph.program, graph.lowered
         self.constants = global_env(self.program, graph.params).parent  # what block bodies see
         # the layers that may overwrite an input (compiler/inplace.py)
@@ -94,6 +99,31 @@ class Emission:
             self.classes[template] = class_name(_class_base(template), taken | set(self.classes.values()))
         self.values = Values(graph, self.classes)
         self.classes_code: dict[str, ClassCode] = {}
+        # the parameters the file takes (compiler/emit_carried.py), the constants computed from them, and
+        # those of them that the network's code reads
+        self.carried = carried_params(graph) if carry else {}
+        self.lets = top_lets(self.program)
+        self.derived = derived_lets(self.lets, self.carried) if self.carried else set()
+        if self.carried:
+            check_carried(graph, self.carried, self.derived, self.lets)
+        self.reads: set[str] = set()
+        self.chan: list = []  # the expressions (of carried parameters) of the last element's output channels
+        self.calls = _section_calls(self.lowered)
+
+    def context(self, loop: list[dict] | None = None) -> Context:
+        """The network class's context, where the carried parameters hold their values: one instance, or
+        a row's repeats in a comprehension (`loop`: each one's `i`)."""
+        if loop is None:
+            return Context([{"#": 0, **self.carried}], self.values, set(self.carried), reads=self.reads)
+        return LoopContext([{**self.carried, **env} for env in loop], self.values, set(self.carried), reads=self.reads)
+
+    def carries(self, expr) -> bool:
+        """Whether a Python expression reads a carried parameter."""
+        return expr is not None and bool(names_in(expr) & set(self.carried))
+
+    def reads_carried(self, node) -> bool:
+        """Whether a .arch expression reads a carried parameter, or a constant computed from one."""
+        return bool(set(names_read(node)) & (set(self.carried) | self.derived))
 
     # ------------------------------------------------------------ classes
     def order(self) -> tuple[list[str], set[str]]:
@@ -139,7 +169,7 @@ class Emission:
             args.append(ctx.choose([i.values[name] for i in instances], [exprs.get(name)], var, where))
         for name, var, default in signature.optional:
             values = [i.values[name] for i in instances]
-            if not any(name in i.given for i in instances) or _defaults_to(self, default, values):
+            if not self.carries(exprs.get(name)) and (not any(name in i.given for i in instances) or _defaults_to(self, default, values)):
                 continue  # the class's default gives it (a computed default is None, which no value here is)
             kwargs.append((var, ctx.choose(values, [exprs.get(name)], var, where)))
         for name in signature.hoisted:
@@ -149,17 +179,45 @@ class Emission:
 
     # ------------------------------------------------------------ network
     def element_ctor(self, elements, ctx: Context, loop: bool = False) -> Call:
+        """An element's constructor (a row's repeats' in a comprehension, `loop`). Its cells' expressions
+        are candidates in a comprehension, where they may read `i`; elsewhere those that read a carried
+        parameter are (a literal reads best otherwise), and so are the channels the element before it
+        made where they are such an expression (`self.chan`)."""
         elements = elements if isinstance(elements, list) else [elements]
         nodes = [self.graph.nodes.get(e.path) or self.graph.instances[e.path] for e in elements]
         scope = _SectionScope(self, elements[0])
-        exprs = {name: to_python(node, scope) for name, node in elements[0].cells.items()} if loop else {}
+        sources = self.sources(elements[0], nodes[0])
+        exprs = {name: to_python(node, scope) for name, node in sources.items()}
+        if any(exprs[k] is None and self.reads_carried(node) for k, node in sources.items()):
+            raise Uncarried
+        if not loop:
+            exprs = {k: e for k, e in exprs.items() if self.carries(e)}
         first = nodes[0]
-        in_c = ctx.choose([n.in_shapes[0][0] if isinstance(n, Layer) else n.in_shape[0] for n in nodes], [], "c")
+        in_c = ctx.choose([n.in_shapes[0][0] if isinstance(n, Layer) else n.in_shape[0] for n in nodes],
+                          self.chan, "c")
         if isinstance(first, Layer):
-            return op_ctor(ctx, nodes, exprs, in_c, self)
-        if first.block in self.lowered.blocks and self.lowered.blocks[first.block].implicit:
-            return Call(self.classes_code[first.block].name, (in_c,))
-        return self.block_ctor(ctx, nodes, exprs, in_c, (first.call_file, first.span))
+            ctor = op_ctor(ctx, nodes, exprs, in_c, self)
+            after = _after_op(first, ctor, self.chan, exprs, self)
+        elif first.block in self.lowered.blocks and self.lowered.blocks[first.block].implicit:
+            ctor, after = Call(self.classes_code[first.block].name, (in_c,)), []
+        else:
+            ctor = self.block_ctor(ctx, nodes, exprs, in_c, (first.call_file, first.span))
+            after = list(ctor.args[1:]) + [v for _k, v in ctor.kwargs] + self.chan
+        if not loop:
+            self.chan = [c for c in after if not isinstance(c, Branched) and self.carries(c)]
+        return ctor
+
+    def sources(self, element: Element, node) -> dict:
+        """The expression each parameter of an element was set from: its table cells (compiler/tables.py),
+        or the arguments of the call statement or aux head that made it."""
+        if element.cells:
+            return element.cells
+        call_ = self.calls.get(node.key) if not node.owner and node.key else self.calls.get(element.section)
+        if call_ is None or node.via is None:
+            return {}
+        names = list(OPS[node.via.name].fields) if node.via.kind == "op" else \
+            [p.name for p in self.lowered.blocks[node.via.name].params]
+        return bound_exprs(call_, names, len(node.via.args) + len(call_.args), self.lets)
 
     def row_comment(self, element: Element) -> str:
         node = self.graph.nodes.get(element.path) or self.graph.instances[element.path]
@@ -178,9 +236,11 @@ class Emission:
         aux = {python_name(a) for a in graph.aux}
         members = []
         for name, elements in groups.items():
-            if name in aux:
+            if name in aux:  # it branches off the network: the channels before it are not its input
+                chan, self.chan = self.chan, []
                 members.append({"single": True, "name": name, "ctor": str(self.element_ctor(elements[0],
-                                Context([{"#": 0}], self.values))), "comment": self.row_comment(elements[0])})
+                                self.context())), "comment": self.row_comment(elements[0])})
+                self.chan = chan
                 continue
             lines = [{"ctor": c, "comment": k} for c, k in section_lines(self, elements)]
             members.append({"single": False, "name": name, "lines": lines, "elements": elements})
@@ -281,10 +341,13 @@ class Emission:
         classes = [{"name": c.name, "doc": docstring(c.doc), "signature": c.signature_text(), "init": c.init,
                     "forward": c.forward} for c in (self.classes_code[t] for t in self.order()[0])]
         net_class = class_name(network.name, {c["name"] for c in classes} | set(self.values.factories))
+        carried = [(n, v) for n, v in self.carried.items() if n in self.reads]  # those its code reads
         fields = dict(file=comment(Path(program.file).name), network=comment(network.name), net_class=net_class,
                       params=[comment(f"{k} = {_shown(v)}") for k, v in graph.params.items()],
                       input=" × ".join(str(d) for d in graph.input_shape), factories=factories, classes=classes,
-                      members=members, aux_heads=aux_heads, forward=forward)
+                      members=members, aux_heads=aux_heads, forward=forward,
+                      arguments=", ".join(f"{n}: int = {Lit(v)}" for n, v in carried),
+                      passed=", ".join(f"{n}={n}" for n, _v in carried))
         # What the file needs (imports, helper functions, op classes) is what its code calls: render it
         # once without them, read its code (comments and docstrings carry user text: left out), then for real.
         bare = TEMPLATES.get_template("network.py.j2").render(
@@ -309,6 +372,13 @@ class _SectionScope:
             return Name("i")
         if ident == "count":
             return Lit(self.element.count)
+        if ident in self.emission.carried:
+            return Name(ident)
+        if ident in self.emission.derived:  # a constant computed from one: its expression
+            expr = to_python(self.emission.lets[ident], self)
+            if expr is None:
+                raise Uncarried
+            return expr
         params = self.emission.graph.params
         value = params[ident] if ident in params else None
         if value is None:
@@ -323,6 +393,18 @@ class _SectionScope:
 
     def field(self, obj: str, attr: str):
         return None
+
+
+def _section_calls(lowered) -> dict:
+    """The call of each call statement in a section, by its key (an int), and of each aux head, by its name."""
+    calls: dict = {}
+    for section in lowered.sections:
+        for stmt in walk(section.body):
+            if isinstance(stmt, TCall):
+                calls[stmt.key] = stmt.call
+            elif isinstance(stmt, TAux):
+                calls[python_name(stmt.aux.name)] = stmt.aux.call
+    return calls
 
 
 def _defaults_to(emission: Emission, default, values: list) -> bool:

@@ -359,6 +359,33 @@ def _call(node: ast.Call, env: Env):
         raise CompileError("E209", f"{node.func}(): {error}", node.span) from None
 
 
+def bound_exprs(node: ast.Expr, names: list[str], bound: int, lets: dict[str, ast.Expr] | None = None) -> dict:
+    """The expression each argument an op or block value binds came from, by parameter (what `_call`
+    above evaluated): `linear(num_classes)` binds linear's first parameter to `num_classes`. `names` are
+    the callee's parameters, `bound` the positional arguments its value holds (`len(Ref.args)`), and
+    `lets` the top-level lets its names may stand for, followed through: with `let Conv1x1 =
+    head(num_classes = num_classes)`, `Conv1x1` binds head's `num_classes` to `num_classes`."""
+    found: dict = {}
+    for _ in range(len(lets or ()) + 1):  # a chain of lets is at most as long as there are lets
+        if node.kind == "name" and lets and node.id in lets:
+            node = lets[node.id]
+            continue
+        if node.kind != "call" or node.func in BUILTINS or bound < len(node.args):
+            break
+        start = bound - len(node.args)
+        found = {**dict(zip(names[start:bound], node.args)), **{k.name: k.value for k in node.kwargs}, **found}
+        if not lets or node.func not in lets:
+            break
+        node, bound = lets[node.func], start
+    return found
+
+
+def top_lets(program) -> dict[str, ast.Expr]:
+    """The top-level lets a name in a section may stand for, by name (a network parameter hides one)."""
+    params = {p.name for p in program.network.params} if program.network is not None else set()
+    return {name: let.value for name, (let, _file) in program.lets.items() if name not in params}
+
+
 def global_env(program, params: dict[str, Any]) -> Env:
     """ops and blocks <- constants (`let`, evaluated on first use) <- the network's parameters.
 
@@ -397,7 +424,7 @@ class _Constant:
 def _dependency_order(start: str, lets: dict, network: Env, home: Env) -> list[str]:
     """`start` and the unevaluated constants it reads, each after those it reads (an iterative DFS)."""
     def reads(name: str) -> list[str]:
-        return [n for n in _names(lets[name].value) if n in home.lazy and n not in network.values]
+        return [n for n in names_read(lets[name].value) if n in home.lazy and n not in network.values]
 
     order: list[str] = []
     stack, open_ = [(start, iter(reads(start)))], {start}
@@ -417,7 +444,7 @@ def _dependency_order(start: str, lets: dict, network: Env, home: Env) -> list[s
     return order
 
 
-def _names(node) -> list[str]:
+def names_read(node) -> list[str]:
     """The names an expression reads, in order (iteratively: expressions nest deeply)."""
     found, todo = [], [node]
     while todo:

@@ -16,7 +16,7 @@ from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
 from ..dsl.headings import ROLE_WORDS, ROLES, as_written, normalize, role_of, said_role
 from .cells import disagrees
-from .evaluate import CompileError, Env, Ref, evaluate
+from .evaluate import CompileError, Env, Ref, bound_exprs, evaluate, top_lets
 from .graph import Tensor
 from .ops import MAX_DIM, OPS
 from .reuse import MEMO
@@ -161,7 +161,8 @@ def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, res
         raise CompileError("E400" if isinstance(repeat, int) and repeat > MAX_REPEAT else "E209",
                            f"the repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {repeat!r}",
                            cells[roles.index("repeat")].span)
-    sources: dict = {}  # parameter -> the cell expression that set it (the emitter writes index-dependent ones)
+    # parameter -> the cell expression that set it (the emitter writes index-dependent ones, and num_classes)
+    sources: dict = _callee_sources(el, op_cell, callee, names, site)
     kwargs = _row_kwargs(el, table, callee, names, fixed, headings, roles, cells,
                          env.child({"index": blocks["done"], "count": blocks["count"]}), where_map, sources)
     if "out" in names and "out" not in kwargs and "output" in roles and cells[roles.index("output")].state == "value":
@@ -321,6 +322,16 @@ def _spelling_hint(el, text: str) -> str | None:
                 f"to read '{text}' as the paper writes it, give a block that spelling: "
                 f'`block NAME(k, out) "conv{{k}}-{{out}}":`')
     return None
+
+
+def _callee_sources(el, cell: ast.Cell, callee: Ref, names: list[str], site) -> dict:
+    """The expressions the operator cell binds the callee's parameters to: `linear(num_classes)`'s, or
+    those of the top-level let it names (`Conv1x1`), followed only in a section (in a block, a name is
+    the block's own)."""
+    if _spelled(el, (cell.part_texts or [""])[0]) is not None:
+        return {}
+    lets = top_lets(el.program) if site.frame is None else None
+    return bound_exprs(cell.parts[0][0], names, len(callee.args), lets)
 
 
 def _lookup_op(head: ast.Name, env: Env):

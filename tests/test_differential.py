@@ -14,7 +14,8 @@ from programs import programs
 import archc
 from archc.compiler.check import build_graph
 from archc.dsl.diagnostics import ArchError
-from archc.compiler.emit_torch import build_module
+from archc.compiler.emit_source import emit
+from archc.compiler.emit_torch import build_module, load_source
 from conftest import ZOO
 
 torch = pytest.importorskip("torch")
@@ -24,15 +25,18 @@ EXAMPLES = int(os.environ.get("ARCHC_PROGRAMS", "1000"))  # the issue's floor in
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-@given(text=programs(), variant=st.sampled_from([None, "wide", "deep"]))
-def test_generated_programs_build_the_checked_network(tmp_path_factory, text, variant):
+@given(text=programs(), variant=st.sampled_from([None, "wide", "deep"]), classes=st.integers(2, 6))
+def test_generated_programs_build_the_checked_network(tmp_path_factory, text, variant, classes):
+    """The file written at the program's own num_classes, built with build(num_classes=classes), is the
+    network checked with that many classes."""
     path = tmp_path_factory.mktemp("p") / "net.arch"
     path.write_text(text, encoding="utf-8")
     try:
-        graph = build_graph(path, variant=variant)
+        graph = build_graph(path, variant=variant, num_classes=classes)
+        written = emit(build_graph(path, variant=variant))
     except ArchError:
         assume(False)  # a few drawn programs are wrong (a stride too many): the checker says so
-    assert_same_network(graph, build_module(graph), graph.input_shape)
+    assert_same_network(graph, load_source(written).build(num_classes=classes), graph.input_shape)
 
 
 def _variants(path):

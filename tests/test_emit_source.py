@@ -1,6 +1,6 @@
-"""The source emitter: for every zoo network the file `archc build` writes, run on its own, is the
-module `archc.build` returns (same state_dict keys in order, same outputs for the same weights, in
-eval and in training), it passes py_compile and ruff, runs with torch alone, compiles without
+"""The source emitter: for every zoo network the file `archc build` writes, run on its own with
+`build(num_classes=7)`, is the module `archc.build(..., num_classes=7)` returns (same state_dict keys in
+order, same outputs for the same weights, in eval and in training), it passes py_compile and ruff, runs with torch alone, compiles without
 graph breaks, and no name or text from a .arch file can put code into it."""
 
 import ast as pyast
@@ -12,10 +12,11 @@ import types
 import pytest
 import torch
 from archc.compiler.check import build_graph
+from archc.compiler.emit_carried import MAX_CHAIN
 from archc.compiler.naming import MODULE_ATTRIBUTES
 from archc.dsl.diagnostics import ArchError
 from conftest import ROOT, ZOO, run_archc
-from oracles import randomise
+from oracles import assert_same_network, randomise
 from torch import nn
 
 import archc
@@ -32,12 +33,15 @@ def load(text: str, name: str = "generated"):
 
 @pytest.mark.parametrize(("name", "variant"), CASES, ids=[f"{n}:{v}" for n, v in CASES])
 def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
+    """The file written at the network's own number of classes, built for 7, is the module archc builds
+    for 7 (which is the file written for 7, built as it is): so every value that follows from num_classes
+    is an expression of build()'s argument, and nothing else changes with it."""
     path = ZOO / name
-    memory = randomise(archc.build(path, variant=variant), seed=1).eval()
+    memory = randomise(archc.build(path, variant=variant, num_classes=7), seed=1).eval()
     out = tmp_path / "net.py"
     args = ["build", str(path), "-o", str(out)] + (["--variant", variant] if variant else [])
     assert run_archc(*args).returncode == 0
-    generated = load(out.read_text(encoding="utf-8")).build().eval()
+    generated = load(out.read_text(encoding="utf-8")).build(num_classes=7).eval()
     ours, theirs = memory.state_dict(), generated.state_dict()
     assert list(ours) == list(theirs)  # the same keys, registered in the same order
     assert all(ours[k].shape == theirs[k].shape for k in ours)
@@ -46,7 +50,8 @@ def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
     generated.load_state_dict(ours)
     x = torch.randn(2, *build_graph(path, variant=variant).input_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.equal(memory(x), generated(x))
+        logits = memory(x)
+        assert logits.shape == (2, 7) and torch.equal(logits, generated(x))
         memory.train(), generated.train()  # training mode: dropout, stochastic depth, (logits, *aux)
         torch.manual_seed(0)
         a = memory(x)
@@ -189,6 +194,86 @@ def test_a_value_that_differs_between_uses_is_passed_in(tmp_path):
     logits, one = model(torch.randn(2, 3, 8, 8))
     assert logits.shape == one.shape == (2, 4)
     assert [m.in_features for m in model.modules() if isinstance(m, nn.Linear)] == [192, 48]
+
+
+CLASSES = """\
+let HIDDEN = 2 * num_classes
+
+block head(n):
+    linear(n)
+
+network t(num_classes = 5)
+input 3 x 8 x 8
+
+body:
+    conv(4, 3)
+    global_avgpool()
+    flatten()
+    aux side = head(num_classes)
+    | operator | out    |
+    | linear   | HIDDEN |
+    batchnorm()
+    relu()
+    linear(num_classes)
+"""
+
+
+def test_num_classes_is_an_argument_wherever_the_file_says_it(tmp_path):
+    """A table cell, a constant computed from it, an aux head's and a call's argument, and the channels
+    of the layers after them: each an expression of build()'s argument."""
+    path = tmp_path / "t.arch"
+    path.write_text(CLASSES, encoding="utf-8")
+    text = archc.source(path)
+    for line in ("def __init__(self, num_classes: int = 5):", "nn.Linear(4, 2 * num_classes),",
+                 "nn.BatchNorm1d(2 * num_classes),", "nn.Linear(2 * num_classes, num_classes),",
+                 "self.side = Head(4, num_classes)", "def build(num_classes: int = 5):",
+                 "return T(num_classes=num_classes)"):
+        assert line in text
+    graph = build_graph(path, num_classes=3)
+    assert_same_network(graph, load(text).build(num_classes=3), graph.input_shape)
+
+
+def test_num_classes_is_carried_when_rows_are_replayed_from_an_earlier_parse(tmp_path):
+    """An edit elsewhere parses the file again; its unchanged rows are replayed (compiler/reuse.py) with the
+    earlier parse's expressions, which are what the file says still."""
+    path = tmp_path / "t.arch"
+    path.write_text(CLASSES, encoding="utf-8")
+    first = archc.source(path)
+    path.write_text(CLASSES + "# an edit\n", encoding="utf-8")
+    assert archc.source(path) == first
+
+
+@pytest.mark.parametrize("body", [
+    "    repeat num_classes - 3:\n        relu()\n",  # a repeat count
+    "    if num_classes > 2:\n        relu()\n",  # a condition
+    "    wide()\n",  # a constant a block reads: its class cannot see the network's parameters
+    "    residual:\n        conv(num_classes + 3, 1)\n        conv(4, 1)\n",  # a residual in a section
+], ids=["repeat", "if", "block-constant", "residual"])
+def test_num_classes_where_the_file_cannot_say_it_is_written_as_built(tmp_path, body):
+    """No argument that would change only part of the network: the file is the network built."""
+    path = tmp_path / "t.arch"
+    path.write_text("let WIDE = num_classes + 3\n\nblock wide():\n    conv(WIDE, 1)\n    conv(4, 1)\n\n"
+                    "network t(num_classes = 5)\ninput 3 x 8 x 8\n\nbody:\n    conv(4, 3)\n" + body +
+                    "    global_avgpool()\n    flatten()\n    linear(num_classes)\n", encoding="utf-8")
+    text = archc.source(path)
+    assert "def build():" in text and "nn.Linear(4, 5)" in text
+    assert not [line for line in text.splitlines() if "num_classes" in line.split("#")[0]]
+    graph = build_graph(path)
+    assert_same_network(graph, load(text).build(), graph.input_shape)
+
+
+@pytest.mark.parametrize(("chain", "carried"), [(3, True), (MAX_CHAIN + 1, False)])
+def test_a_chain_of_constants_from_num_classes_is_followed_as_deep_as_max_chain(tmp_path, chain, carried):
+    """The emitter writes each constant's expression in the one that reads it, as deep as the chain goes."""
+    lets = "let L0 = num_classes\n" + "".join(f"let L{i} = L{i - 1} + 1\n" for i in range(1, chain))
+    path = tmp_path / "t.arch"
+    path.write_text(lets + "\nnetwork t(num_classes = 5)\ninput 3 x 8 x 8\n\nbody:\n    global_avgpool()\n"
+                    f"    flatten()\n    | operator | out |\n    | linear | L{chain - 1} |\n", encoding="utf-8")
+    text = archc.source(path)
+    assert ("def build(num_classes: int = 5):" in text) == carried
+    linear = "nn.Linear(3, num_classes + 1 + 1)," if carried else f"nn.Linear(3, {5 + chain - 1}),"
+    assert linear in text
+    assert load(text).build().body[2].out_features == 5 + chain - 1
 
 
 def test_build_prints_or_writes_and_refuses_bad_usage(tmp_path):
