@@ -254,10 +254,11 @@ def _operator(el, cell: ast.Cell, env: Env) -> tuple[Ref, dict]:
     texts = cell.part_texts or [""] * len(cell.parts)
     words = _words(cell.parts[0], texts[0])
     rest = words[1:] + list(zip(cell.parts[1:], texts[1:]))
-    spelled = _spelled(el, words[0][1])
-    if spelled is not None:
-        callee, fixed = spelled
-        return callee, {**fixed, **_operator_extras(rest)}
+    # the spelling is the whole first part (spaces ignored: `conv3 - 64`), else its first word
+    for spelled, extras in ((_spelled(el, texts[0]), rest[len(words) - 1:]), (_spelled(el, words[0][1]), rest)):
+        if spelled is not None:
+            callee, fixed = spelled
+            return callee, {**fixed, **_operator_extras(extras)}
     head = atoms[0]
     if head.kind not in ("name", "call"):
         raise CompileError("E201", "the operator cell must start with a block or op name", head.span,

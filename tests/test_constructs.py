@@ -285,3 +285,13 @@ def test_an_operator_cell_reads_the_same_separated_by_spaces_or_commas(tmp_path)
         assert report.ok, (cell, [d.message for d in report.diagnostics])
         graphs.append([(l.name, l.out_shape, l.param_count) for l in build_graph(path).layers()])
     assert graphs[0] == graphs[1] == graphs[2] and [s[0] for _, s, _ in graphs[0] if len(s) == 3] == [12, 1, 48]
+
+
+def test_a_spelling_may_be_written_with_spaces(tmp_path):
+    """`conv3 - 16` is the spelling conv{k}-{out} as `conv3-16` is: the whole first part is tried before its
+    first word."""
+    path = write(tmp_path, 'block vgg_conv(k, out) "conv{k}-{out}":\n    conv(out, k)\n\nnetwork v()\ninput 3 x 16 x 16\n\n'
+                           "features:\n    | operator   |\n    | conv3 - 16 |\n    | conv3-8 3x3 |\n")
+    report = archc.check(path)
+    assert report.ok, [d.message for d in report.diagnostics]
+    assert [l.params for l in report.layers if l.op == "conv"] == [3 * 9 * 16 + 16, 16 * 9 * 8 + 8]
