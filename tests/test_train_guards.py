@@ -172,7 +172,9 @@ def test_the_progress_bar_shows_the_running_loss_at_every_step_on_a_cpu():
 @pytest.mark.slow
 def test_a_running_run_locks_its_folder_and_ctrl_c_says_how_to_resume(tmp_path):
     net, run = tiny_net(tmp_path), tmp_path / "run"
-    args = ["train", str(net), "--input", "1x16x16", "--batch", "32", "--epochs", "40", "--out", str(run)]
+    # more epochs than the test can wait for, so that the run is still training when it is interrupted however
+    # fast or loaded the machine is (40 finished before the SIGINT on a loaded CI machine)
+    args = ["train", str(net), "--input", "1x16x16", "--batch", "32", "--epochs", "100000", "--out", str(run)]
     first = subprocess.Popen([sys.executable, "-m", "archc", *args], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
@@ -190,7 +192,7 @@ def test_a_running_run_locks_its_folder_and_ctrl_c_says_how_to_resume(tmp_path):
             first.kill()
     assert first.returncode == 130, err
     epoch = torch.load(run / "last.pt", weights_only=True)["epoch"]
-    assert (f"archc: interrupted; the last checkpoint is {run / 'last.pt'} (epoch {epoch} of 40). Continue with: "
+    assert (f"archc: interrupted; the last checkpoint is {run / 'last.pt'} (epoch {epoch} of 100000). Continue with: "
             f"archc train {net} --out {run} --resume") in err
     assert "Traceback" not in err
     resumed = run_archc("train", str(net), "--out", str(run), "--resume", "--epochs", str(epoch + 1), timeout=300)
