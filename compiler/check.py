@@ -64,7 +64,8 @@ class Report(BaseModel):
     """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch,
     counted under `convention` (compiler/conventions.py), as are the layers' MACs per sample."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # diagnostics are records (dsl/record.py), not models: they go into JSON through `as_json`
+    model_config = ConfigDict(extra="forbid", defer_build=True, arbitrary_types_allowed=True)
     network: str | None
     variant: str | None
     parameters: dict[str, Any]

@@ -23,11 +23,11 @@ differ they refuse, and this says where the difference lies.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from pydantic import BaseModel, ConfigDict
 
+from ..dsl.record import Record
 from ..dsl.source import split_lines
 
 
@@ -128,8 +128,7 @@ def _shape(shape) -> str:
     return "×".join(str(d) for d in shape)
 
 
-@dataclass(frozen=True)
-class WeightEntry:
+class WeightEntry(Record):
     kind: str  # "loads", "head", "shape", "only here", "only there"
     key: str | None  # the network's tensor
     source_key: str | None  # the checkpoint's
@@ -144,9 +143,8 @@ class WeightEntry:
                 "only there": "only the checkpoint has it (a stage that shrank, a block removed)"}[self.kind]
 
 
-@dataclass
-class WeightsDiff:
-    entries: list[WeightEntry] = field(default_factory=list)
+class WeightsDiff(Record, frozen=False):
+    entries: list[WeightEntry] = []
 
     def count(self, kind: str) -> int:
         return sum(e.kind == kind for e in self.entries)

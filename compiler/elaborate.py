@@ -12,13 +12,13 @@ nesting and statements run (a file of ten lines must not run for minutes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
+from ..dsl.record import Record, factory
 from .evaluate import CompileError, Env, Ref, ShapeValue, evaluate, global_env, truth, type_name
 from .graph import CellRecord, Element, Graph, Instance, Layer, Made, Tensor
 from .lower import (TAux, TCall, TConcat, TFrom, TIf, TImplicit, TJoin, TKeep, TLet, TMultiply, TOutput, TRepeat,
@@ -38,8 +38,7 @@ class Abort(Exception):
     """Stop elaborating: a limit was hit (already reported)."""
 
 
-@dataclass
-class Site:
+class Site(Record, frozen=False):
     """Where the statement being elaborated stands: its file, the module it adds to (`scope`), the
     instance whose template it belongs to (`frame`, None in a section) and the table row it came from.
 
@@ -55,9 +54,9 @@ class Site:
     owner: str = ""  # that instance's path
     row: ast.Span | None = None
     row_file: str = ""
-    counter: list[int] = field(default_factory=lambda: [0])  # shared by every Site of the same module
+    counter: list[int] = factory(lambda: [0])  # shared by every Site of the same module
     named: str | None = None  # the one name the next module takes (an aux head: `aux1`, as torchvision)
-    element: dict = field(default_factory=dict)  # a section's next element: its row, repeat, cells
+    element: dict = {}  # a section's next element: its row, repeat, cells
     tensors: dict | None = None  # the instance's named tensors (`keep NAME`)
 
     def path(self, module: str | None) -> str:

@@ -20,9 +20,8 @@ file does not describe.
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
-
 from ..dsl import ast
+from ..dsl.record import Record, fields
 from .evaluate import BUILTINS, names_read
 from .lower import TAux, TCall, TIf, TImplicit, TLet, TRepeat, TTable
 
@@ -126,8 +125,8 @@ def _reads_any(body, names: set[str]) -> bool:
                 return True
         elif isinstance(item, (tuple, list)):
             todo.extend(item)
-        elif is_dataclass(item):
-            todo.extend(getattr(item, f.name) for f in fields(item))
+        elif isinstance(item, Record):
+            todo.extend(getattr(item, name) for name in fields(item))
     return False
 
 

@@ -13,8 +13,7 @@ class builds what the checker checked in each instance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from ..dsl.record import Record
 from .elaborate import Made
 from .emit_values import Context, EmitError, ModuleClass
 from .evaluate import Ref, global_env, to_python
@@ -28,8 +27,7 @@ from .pyexpr import (FUNCTIONS, BoolOp, Call, Cmp, IfElse, Lit, Name, PyExpr, Tu
 MAX_CANDIDATES = 8
 
 
-@dataclass(frozen=True)
-class Branched:
+class Branched(Record):
     """The channels after an `if` whose branches end at different widths: `reduce if self.use_x else in_c`."""
 
     flag: str  # the `self.use_*` attribute, bound in each instance's variables
@@ -37,22 +35,20 @@ class Branched:
     other: tuple
 
 
-@dataclass
-class Signature:
+class Signature(Record, frozen=False):
     required: list[tuple[str, str]]  # (.arch name, Python name), positional after in_c
     optional: list[tuple[str, str, PyExpr]]  # and their defaults
     hoisted: list[str]  # keyword-only: values the class cannot compute (compiler/emit_values.py)
 
 
-@dataclass
-class ClassCode:
+class ClassCode(Record, frozen=False):
     name: str
     doc: str
     signature: Signature
     init: list[str]
     forward: list[str]
     index: dict[str, int]  # instance path -> its position (for the hoisted values)
-    hoisted: dict[str, dict[int, object]] = field(default_factory=dict)
+    hoisted: dict[str, dict[int, object]] = {}
 
     def signature_text(self) -> str:
         parts = ["in_c"] + [py for _n, py in self.signature.required]

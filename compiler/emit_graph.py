@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dsl.record import Record
 from ..dsl.source import printable, source_line
 from .graph import Graph
 from .ops import OPS
@@ -38,8 +38,7 @@ class GraphUsageError(ValueError):
     """An output the command line cannot write (exit status 2)."""
 
 
-@dataclass
-class Node:
+class Node(Record, frozen=False):
     id: str  # the layer name, "input", or "@output" / "@aux:NAME" for the network's results
     lines: list[str]  # the label, one entry per line
     kind: str = "box"  # "box", "join" or "io"
@@ -48,15 +47,13 @@ class Node:
     tooltip: str = ""
 
 
-@dataclass
-class Cluster:
+class Cluster(Record, frozen=False):
     path: str  # the block instance's module path, e.g. "features.1"
-    nodes: list[str] = field(default_factory=list)  # node ids directly inside it
-    children: list[Cluster] = field(default_factory=list)
+    nodes: list[str] = []  # node ids directly inside it
+    children: list[Cluster] = []
 
 
-@dataclass
-class Picture:
+class Picture(Record, frozen=False):
     title: str
     nodes: dict[str, Node]
     edges: list[tuple[str, str, bool]]  # source, target, dashed

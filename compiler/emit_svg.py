@@ -21,11 +21,11 @@ generous boxes, never clipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 import networkx
 
+from ..dsl.record import Record
 from ..dsl.source import printable
 from .emit_graph import Cluster, Picture
 
@@ -35,8 +35,7 @@ GAP_X, GAP_Y, LANE_GAP = 24, 26, 12  # between items, rows, lanes
 C_PAD, C_LABEL, C_FONT = 8, 15, 10  # a cluster's padding, the height and font size of its label
 
 
-@dataclass
-class Box:
+class Box(Record, frozen=False):
     x: float  # centre
     y: float
     w: float
@@ -62,8 +61,7 @@ class Box:
         return Box(self.x + dx, self.y + dy, self.w, self.h)
 
 
-@dataclass
-class Frame:
+class Frame(Record, frozen=False):
     path: str
     label: str
     x0: float
@@ -76,16 +74,15 @@ class Frame:
         return Frame(self.path, self.label, self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy, self.depth)
 
 
-@dataclass
-class Block:
+class Block(Record, frozen=False):
     """A laid-out cluster: its size and, relative to its top left corner, its nodes, the frames inside
     it (its own included) and the routes of the edges that run down its lanes."""
 
     w: float = 0.0
     h: float = 0.0
-    nodes: dict[str, Box] = field(default_factory=dict)
-    frames: list[Frame] = field(default_factory=list)
-    routes: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    nodes: dict[str, Box] = {}
+    frames: list[Frame] = []
+    routes: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
     def add(self, other: Block, dx: float, dy: float) -> None:
         self.nodes.update((n, b.moved(dx, dy)) for n, b in other.nodes.items())

@@ -17,11 +17,11 @@ input channels first as block classes are, and bound with `functools.partial`.
 from __future__ import annotations
 
 from collections import ChainMap
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic
+from ..dsl.record import Record
 from .evaluate import Ref
 from .pyexpr import Call, Lit, Name, PyExpr, holds, names_in, same
 
@@ -32,16 +32,15 @@ class EmitError(Exception):
         self.diagnostic = Diagnostic(code="E500", message=message, file=file, span=span, hint=hint)
 
 
-@dataclass
-class Context:
+class Context(Record, frozen=False):
     """The instances a piece of a class is written for, and what each one's variables hold there."""
 
     envs: list[dict[str, Any]]  # per instance: variable -> value; "#" is the instance's position in the class
     emission: Any
-    taken: set[str] = field(default_factory=set)  # the class's variable names
-    hoisted: dict[str, dict[int, Any]] = field(default_factory=dict)  # extra argument -> its value per instance
+    taken: set[str] = set()  # the class's variable names
+    hoisted: dict[str, dict[int, Any]] = {}  # extra argument -> its value per instance
     recursive: bool = False  # the class calls itself: its signature cannot grow
-    reads: set[str] = field(default_factory=set)  # the variables the written code reads
+    reads: set[str] = set()  # the variables the written code reads
 
     def only(self, keep: list[bool]) -> Context:
         """The same class, for the instances where `keep` holds (the branch of an `if` they take)."""
@@ -86,8 +85,7 @@ class Context:
         return Name(name)
 
 
-@dataclass(frozen=True)
-class ModuleClass:
+class ModuleClass(Record):
     """A torch class as a value (`nn.BatchNorm1d`), where the class differs between instances."""
 
     name: str

@@ -13,11 +13,11 @@ Nothing here calls Python's eval: each node kind has its own case.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
+from ..dsl.record import Record, fields
 from .pyexpr import BoolOp, Cmp, IfElse, Lit, Not, PyExpr, Tuple, binary, call, make_divisible, negate, round_half_up
 
 MAX_INT = 1 << 62  # a bigger number is a typo, and would make later arithmetic slow
@@ -32,8 +32,7 @@ class CompileError(Exception):
         self.code, self.message, self.span, self.hint = code, message, span, hint
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(Record):
     """An op or a block, as a value: `act = relu`, `let MBConv6 = mbconv(expand = 6)`."""
 
     kind: str  # "op" or "block"
@@ -45,8 +44,7 @@ class Ref:
         return self.name
 
 
-@dataclass(frozen=True)
-class ShapeValue:
+class ShapeValue(Record):
     """`in`: the shape entering the current block. A vector reads as F×1×1."""
 
     shape: tuple[int, ...]
@@ -60,13 +58,12 @@ class ShapeValue:
         return fields[name]
 
 
-@dataclass
-class Env:
+class Env(Record, frozen=False):
     """Name -> value, with an optional parent scope."""
 
     values: dict[str, Any]
     parent: Env | None = None
-    lazy: dict[str, Any] = field(default_factory=dict)  # name -> zero-argument thunk (top-level lets)
+    lazy: dict[str, Any] = {}  # name -> zero-argument thunk (top-level lets)
 
     def lookup(self, name: str, span: ast.Span):
         env: Env | None = self
@@ -458,7 +455,7 @@ def names_read(node) -> list[str]:
             todo.extend(n.args)
             todo.extend(k.value for k in n.kwargs)
         elif isinstance(n, ast.Node):
-            for f in type(n).model_fields:
+            for f in fields(n):
                 value = getattr(n, f)
                 if isinstance(value, ast.Node):
                     todo.append(value)

@@ -20,17 +20,16 @@ networkx's import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from math import prod
 from typing import Any
 
 from ..dsl.ast import NO_SPAN, Span
+from ..dsl.record import Record
 from .ops import OPS, Op, Shape
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     name: str  # dotted module path: section, position or statement name, then inside the block
     op: str
     attrs: Any  # the op's pydantic Attrs
@@ -63,16 +62,14 @@ class Layer:
         return sum(prod(s) for s in self.buffers.values())
 
 
-@dataclass(frozen=True)
-class Tensor:
+class Tensor(Record):
     """A value flowing between layers during elaboration: its producer and shape."""
 
     name: str
     shape: Shape
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(Record):
     """A block called at one place: its parameters' values, its input, and what its statements did."""
 
     path: str  # its module path: "features.3", "features.3.conv2d_1"
@@ -93,8 +90,7 @@ class Instance:
     aux: bool = False
 
 
-@dataclass(frozen=True)
-class Made:
+class Made(Record):
     """What a call statement made in one instance (its entry in `Instance.trace`): the module, and the
     names its own positional arguments bound to (they differ from call to call when the callee is a
     parameter)."""
@@ -103,8 +99,7 @@ class Made:
     positional: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Element:
+class Element(Record):
     """One entry of a section's Sequential, or an aux head at the top of the network."""
 
     path: str
@@ -115,11 +110,10 @@ class Element:
     repeat: int = 0  # which repeat of the row
     index: int | None = None  # the table's `index` at this repeat
     count: int | None = None  # and its `count`
-    cells: dict[str, Any] = field(default_factory=dict)  # parameter -> the cell expression that set it
+    cells: dict[str, Any] = {}  # parameter -> the cell expression that set it
 
 
-@dataclass(frozen=True)
-class CellRecord:
+class CellRecord(Record):
     """A table's size or figure cell as elaboration met it (compiler/cells.py compares them)."""
 
     role: str  # "input", "output", "resolution", "params", "ops"
@@ -130,21 +124,20 @@ class CellRecord:
     checked: bool  # the network is as printed here (no setting and no `where` rewrite changed it)
 
 
-@dataclass
-class Graph:
+class Graph(Record, frozen=False):
     input_shape: Shape
-    nodes: dict[str, Layer] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)  # layers in the order they were built (a topological order)
-    outputs: dict[str, str] = field(default_factory=dict)  # output name -> layer name
-    aux: dict[str, str] = field(default_factory=dict)  # aux head name -> its last layer
-    placeholders: dict[str, Shape] = field(default_factory=dict)  # after an error, a row's stated input
-    instances: dict[str, Instance] = field(default_factory=dict)  # module path -> the block call that made it
-    first: set[str] = field(default_factory=set)  # modules registered before their siblings (layer scale)
-    elements: list[Element] = field(default_factory=list)  # sections' entries and aux heads, in order
-    cells: list[CellRecord] = field(default_factory=list)
+    nodes: dict[str, Layer] = {}
+    order: list[str] = []  # layers in the order they were built (a topological order)
+    outputs: dict[str, str] = {}  # output name -> layer name
+    aux: dict[str, str] = {}  # aux head name -> its last layer
+    placeholders: dict[str, Shape] = {}  # after an error, a row's stated input
+    instances: dict[str, Instance] = {}  # module path -> the block call that made it
+    first: set[str] = set()  # modules registered before their siblings (layer scale)
+    elements: list[Element] = []  # sections' entries and aux heads, in order
+    cells: list[CellRecord] = []
     program: Any = None  # the loaded program
     lowered: Any = None  # its templates (compiler/lower.py)
-    params: dict[str, Any] = field(default_factory=dict)  # the network's parameter values
+    params: dict[str, Any] = {}  # the network's parameter values
     result: str = "input"  # the layer whose output the network returns: the last section's
 
     def add(self, layer: Layer) -> None:

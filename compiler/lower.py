@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import itertools
 import keyword
-from dataclasses import dataclass, field
 
 from ..dsl import ast
+from ..dsl.record import Record
 from .naming import python_name, scope_names
 
 # What a constructor's code calls or reads besides its variables: Python's builtins and the file's
@@ -43,8 +43,7 @@ def local_name(name: str) -> str:
     return name + "_" if taken or name in LOCAL_RESERVED or name in CALLABLE else name
 
 
-@dataclass(frozen=True)
-class TParam:
+class TParam(Record):
     name: str
     var: str
     default: ast.Expr | None
@@ -52,26 +51,22 @@ class TParam:
     span: ast.Span
 
 
-@dataclass(frozen=True)
-class TStmt:
+class TStmt(Record):
     key: int
     span: ast.Span
 
 
-@dataclass(frozen=True)
 class TLet(TStmt):
     name: str
     var: str
     value: ast.Expr
 
 
-@dataclass(frozen=True)
 class TCall(TStmt):
     call: ast.Call
     module: str | None  # its name inside a block; None in a section (positional)
 
 
-@dataclass(frozen=True)
 class TIf(TStmt):
     cond: ast.Expr
     then: tuple
@@ -79,7 +74,6 @@ class TIf(TStmt):
     flag: str
 
 
-@dataclass(frozen=True)
 class TShortcut(TStmt):
     cond: ast.Expr | None
     body: tuple
@@ -87,7 +81,6 @@ class TShortcut(TStmt):
     flag: str
 
 
-@dataclass(frozen=True)
 class TResidual(TStmt):
     cond: ast.Expr | None
     options: tuple[ast.Kwarg, ...]
@@ -98,54 +91,45 @@ class TResidual(TStmt):
     identity: str  # the forward's name for the skip input
 
 
-@dataclass(frozen=True)
 class TBranch(TStmt):
     body: tuple
     module: str
 
 
-@dataclass(frozen=True)
 class TConcat(TStmt):
     branches: tuple[TBranch, ...]
 
 
-@dataclass(frozen=True)
 class TMultiply(TStmt):
     body: tuple
     gate: str  # the forward's name for the gate
 
 
-@dataclass(frozen=True)
 class TTable(TStmt):
     table: ast.Table
     module: str | None  # inside a block, its rows are an nn.Sequential of this name
 
 
-@dataclass(frozen=True)
 class TOutput(TStmt):
     name: str
 
 
-@dataclass(frozen=True)
 class TKeep(TStmt):
     name: str
     var: str  # the forward's variable holding it
 
 
-@dataclass(frozen=True)
 class TFrom(TStmt):
     name: str
     var: str
 
 
-@dataclass(frozen=True)
 class TJoin(TStmt):
     op: str  # "concat" or "add"
     names: tuple[str, ...]
     vars: tuple[str, ...]
 
 
-@dataclass(frozen=True)
 class TRepeat(TStmt):
     """`repeat n:`; its iterations are an nn.Sequential (`module`): each the body's one call, or an
     instance of the body's own template (`template`) when the body has more."""
@@ -156,20 +140,17 @@ class TRepeat(TStmt):
     template: str | None
 
 
-@dataclass(frozen=True)
 class TAux(TStmt):
     aux: ast.Aux
 
 
-@dataclass(frozen=True)
 class TImplicit(TStmt):
     """A residual, concat or gate standing in a section: one element, made from its own template."""
 
     template: str
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(Record):
     """A block (or a compound statement of a section) as the emitter writes one class."""
 
     name: str
@@ -182,17 +163,15 @@ class Template:
     spellings: tuple[str, ...] = ()  # operator-cell spellings: "conv{k}-{out}"
 
 
-@dataclass(frozen=True)
-class SectionT:
+class SectionT(Record):
     name: str
     where: tuple[ast.Kwarg, ...]
     body: tuple
     span: ast.Span
 
 
-@dataclass
-class Lowered:
-    blocks: dict[str, Template] = field(default_factory=dict)  # the file's blocks, and "SECTION:N" implicit ones
+class Lowered(Record, frozen=False):
+    blocks: dict[str, Template] = {}  # the file's blocks, and "SECTION:N" implicit ones
     sections: tuple[SectionT, ...] = ()
 
 

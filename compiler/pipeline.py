@@ -14,12 +14,12 @@ row, so they cannot see different networks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from ..dsl.record import Record, replace
 from ..dsl.source import read_source
 from .cells import check_cells
 from .elaborate import Elaborator
@@ -35,8 +35,7 @@ class UsageError(Exception):
     """A bad command-line value (exit status 2), as opposed to a bad .arch file."""
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     path: str
     text: str | None = None
     variant: str | None = None
@@ -45,8 +44,7 @@ class Request:
     overlay: tuple[tuple[str, str], ...] = ()  # used files' texts in place of the disk's (an editor's buffers)
 
 
-@dataclass(frozen=True)
-class State:
+class State(Record):
     request: Request
     program: Program | None = None
     lowered: Lowered | None = None

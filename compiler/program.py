@@ -8,7 +8,6 @@ block library shipped with archc (architectures/).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
@@ -16,24 +15,24 @@ from typing import Mapping
 from ..dsl import ast
 from ..dsl.cache import cached_parse
 from ..dsl.diagnostics import ArchError, Diagnostic
+from ..dsl.record import Record
 from ..dsl.source import read_source
 
 MAX_IMPORTS = 64
 
 
-@dataclass
-class Program:
+class Program(Record, frozen=False):
     file: str
-    sources: dict[str, str] = field(default_factory=dict)  # file -> text
-    blocks: dict[str, tuple[ast.BlockDef, str]] = field(default_factory=dict)
-    lets: dict[str, tuple[ast.Let, str]] = field(default_factory=dict)
+    sources: dict[str, str] = {}  # file -> text
+    blocks: dict[str, tuple[ast.BlockDef, str]] = {}
+    lets: dict[str, tuple[ast.Let, str]] = {}
     network: ast.Network | None = None
     input: ast.Input | None = None
-    variants: dict[str, ast.Variant] = field(default_factory=dict)
-    sections: list[ast.Section] = field(default_factory=list)
-    modules: dict[str, ast.Module] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    overlay: dict[str, str] = field(default_factory=dict)  # resolved path -> unsaved text (see load)
+    variants: dict[str, ast.Variant] = {}
+    sections: list[ast.Section] = []
+    modules: dict[str, ast.Module] = {}
+    diagnostics: list[Diagnostic] = []
+    overlay: dict[str, str] = {}  # resolved path -> unsaved text (see load)
 
 
 def library_dir() -> Path:

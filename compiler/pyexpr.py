@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
 from typing import Any
+
+from ..dsl.record import Record
 
 # Python's binding strengths (the language reference's precedence table), loosest first.
 PREC = {"ifexp": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 10, "-": 10, "*": 11, "/": 11, "//": 11,
@@ -65,8 +66,9 @@ def same(a, b) -> bool:
     return a == b
 
 
-class PyExpr:
-    """Base of the tree. Arithmetic operators build (and fold) nodes, as the op specs write formulas."""
+class PyExpr(Record, eq=False):
+    """Base of the tree. Arithmetic operators build (and fold) nodes, as the op specs write formulas.
+    Nodes compare by identity."""
 
     prec = PREC["atom"]
 
@@ -106,7 +108,6 @@ class PyExpr:
         return f"({text})" if self.prec < prec else text
 
 
-@dataclass(frozen=True, eq=False)
 class Lit(PyExpr):
     value: Any
 
@@ -120,7 +121,6 @@ class Lit(PyExpr):
         return f"({text})" if negative and prec > PREC["neg"] else text
 
 
-@dataclass(frozen=True, eq=False)
 class Name(PyExpr):
     id: str
 
@@ -128,7 +128,6 @@ class Name(PyExpr):
         return self.id
 
 
-@dataclass(frozen=True, eq=False)
 class Bin(PyExpr):
     op: str
     left: PyExpr
@@ -145,7 +144,6 @@ class Bin(PyExpr):
         return f"{self.left.wrapped(self.prec)} {self.op} {self.right.wrapped(self.prec + 1)}"
 
 
-@dataclass(frozen=True, eq=False)
 class Neg(PyExpr):
     operand: PyExpr
     prec = PREC["neg"]
@@ -154,7 +152,6 @@ class Neg(PyExpr):
         return f"-{self.operand.wrapped(self.prec)}"
 
 
-@dataclass(frozen=True, eq=False)
 class Not(PyExpr):
     operand: PyExpr
     prec = PREC["not"]
@@ -163,7 +160,6 @@ class Not(PyExpr):
         return f"not {self.operand.wrapped(self.prec)}"
 
 
-@dataclass(frozen=True, eq=False)
 class BoolOp(PyExpr):
     op: str  # "and" / "or": Python's, returning an operand; the emitter wraps values in bool()
     values: tuple[PyExpr, ...]
@@ -176,7 +172,6 @@ class BoolOp(PyExpr):
         return f" {self.op} ".join(v.wrapped(self.prec + 1) for v in self.values)
 
 
-@dataclass(frozen=True, eq=False)
 class Cmp(PyExpr):
     op: str
     left: PyExpr
@@ -188,7 +183,6 @@ class Cmp(PyExpr):
         return f"{self.left.wrapped(self.prec + 1)} {self.op} {self.right.wrapped(self.prec + 1)}"
 
 
-@dataclass(frozen=True, eq=False)
 class IfElse(PyExpr):
     cond: PyExpr
     then: PyExpr
@@ -200,7 +194,6 @@ class IfElse(PyExpr):
                f"{self.other.wrapped(self.prec)}"
 
 
-@dataclass(frozen=True, eq=False)
 class Call(PyExpr):
     func: str  # a dotted name the file defines or imports: "nn.Conv2d", "math.ceil", "make_divisible"
     args: tuple[PyExpr, ...] = ()
@@ -211,7 +204,6 @@ class Call(PyExpr):
         return f"{self.func}({', '.join(parts)})"
 
 
-@dataclass(frozen=True, eq=False)
 class Tuple(PyExpr):
     items: tuple[PyExpr, ...]
 

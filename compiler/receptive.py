@@ -29,16 +29,14 @@ the last 5), and a squeeze-and-excite gate joins that field to every position's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..dsl.record import Record
 from .graph import Graph, Layer
 from .ops.base import GLOBAL, IRREGULAR, Window
 
 Pair = tuple[int, int]
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Record):
     """One layer's receptive field, per axis (height, width)."""
 
     size: Pair

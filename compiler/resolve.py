@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..dsl import ast
 from ..dsl.diagnostics import Diagnostic, did_you_mean
+from ..dsl.record import replace
 from .evaluate import BUILTINS, CompileError
 from .ops import CALLABLE, lookup
 from .program import Program
@@ -204,5 +205,5 @@ class _Resolver:
                     if role == "repeat" and len(self.found) > before:  # DenseNet's "Layers": no repeat count
                         heading = table.header[roles.index("repeat")].text
                         why = f"the column '{heading}' is the repeat column: head it `{heading} [label]` if it is not"
-                        self.found[before:] = [d.model_copy(update={"hint": f"{d.hint}; {why}" if d.hint else why})
+                        self.found[before:] = [replace(d, hint=f"{d.hint}; {why}" if d.hint else why)
                                                for d in self.found[before:]]

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from ..dsl.record import Record
 from .evaluate import Ref, ShapeValue
 from .graph import Instance, Layer, Made, Tensor
 from .lower import TAux, TConcat, TIf, TJoin, TLet, TMultiply, TOutput, TRepeat, TResidual, TTable, walk
@@ -84,8 +84,7 @@ def freeze(value: Any):
     raise Unkeyed(kind.__name__)
 
 
-@dataclass(frozen=True)
-class World:
+class World(Record):
     """What every block body can see besides its arguments, and what follows from it."""
 
     token: int
@@ -94,8 +93,7 @@ class World:
     kinds: dict[int, type]  # statement key -> its kind, for what an instance's trace holds there
 
 
-@dataclass(frozen=True)
-class Replay:
+class Replay(Record):
     """What one instance's elaboration added, in the order it added it."""
 
     path: str
@@ -113,8 +111,7 @@ class Replay:
     out: Tensor | None
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(Record):
     """What one row of a section's table added: a Replay of no instance of its own, and its entries."""
 
     seen: tuple  # the row, the table's header and the section's `where`, as they were
@@ -340,8 +337,8 @@ def _relocated(world: World, r: Replay, path: str, owner: str, offset: int, x: s
 
 
 def _copy(frozen, **changes):
-    """A frozen dataclass with some fields changed: `dataclasses.replace` without running __init__ again (a
-    tenth of the time; the object's cached figures, such as a layer's parameter count, come along)."""
+    """A frozen record with some fields changed, as `record.replace`, but keeping its cached figures (a
+    layer's parameter count): a renamed layer's figures are its original's."""
     new = object.__new__(type(frozen))
     new.__dict__.update(frozen.__dict__)
     new.__dict__.update(changes)

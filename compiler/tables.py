@@ -15,6 +15,7 @@ import re
 from ..dsl import ast
 from ..dsl.diagnostics import did_you_mean
 from ..dsl.headings import ROLE_WORDS, ROLES, as_written, normalize, role_of, said_role
+from ..dsl.record import replace
 from .cells import disagrees
 from .evaluate import CompileError, Env, Ref, bound_exprs, evaluate, top_lets
 from .graph import Tensor
@@ -134,7 +135,7 @@ def _run_row(el, stmt, row, index, headings, roles, x, env, site, where_map, res
     cells = row.cells
     op_cell = cells[roles.index("op")]
     if op_cell.span.line == 0:  # an empty cell has no token to point at: point at the row
-        op_cell = op_cell.model_copy(update={"span": row.span})
+        op_cell = replace(op_cell, span=row.span)
     callee, extras = _operator(el, op_cell, env)
     for role, cell in zip(roles, cells):
         if role == "kernel" and has_value(cell):  # GoogLeNet's "patch size/stride": 7×7/2, or just 3

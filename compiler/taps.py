@@ -17,16 +17,14 @@ the head (the global pool) ends the list. Its name is the entry's module path (`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..dsl.diagnostics import ArchError, Diagnostic, did_you_mean
+from ..dsl.record import Record
 from .graph import Graph
 from .ops.base import GLOBAL, Shape
 from .receptive import Field, receptive_fields
 
 
-@dataclass(frozen=True)
-class Tap:
+class Tap(Record):
     name: str  # the section entry's module path, or the `output`'s name
     layer: str  # the layer whose output it is
     shape: Shape

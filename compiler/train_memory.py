@@ -32,9 +32,9 @@ first tensor (`CUDA_CONTEXT` below: an assumption, stated in docs/language.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from math import prod
 
+from ..dsl.record import Record
 from .graph import Graph
 from .inplace import in_place_layers
 
@@ -49,8 +49,7 @@ CUDA_CONTEXT = 512 * 2**20
 ALLOCATOR_OVERHEAD = 1.15
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(Record):
     """The trainer's settings that change what a step holds (runtime/config.py's names)."""
 
     amp: bool = False  # bfloat16 autocast
@@ -60,12 +59,11 @@ class Recipe:
     label_smoothing: float = 0.0
 
 
-@dataclass
-class Saved:
+class Saved(Record, frozen=False):
     """The saved-for-backward bytes of a training step as a line in the batch: per layer (each storage
     counted at the first layer that keeps it) and for the loss, (bytes per sample, bytes in all)."""
 
-    layers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    layers: dict[str, tuple[int, int]] = {}
     loss: tuple[int, int] = (0, 0)
 
     def at(self, batch: int) -> dict[str, int]:
@@ -153,8 +151,7 @@ def loss_bytes(graph: Graph, recipe: Recipe = Recipe()) -> tuple[int, int]:
     return per_sample, len(heads) * (4 + (8 if smoothing else 0))
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Record):
     """The memory of one training step: bytes of each part, and the estimated peak."""
 
     batch: int

@@ -22,16 +22,16 @@ fine-tuner's `--init` and a diff of weights all decide with it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from ..dsl.record import Record
 
 
 class WeightMismatch(ValueError):
     """The two state dicts cannot be matched as asked (counts differ, or a tensor does not fit)."""
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(Record):
     """The tensor at one position of both state dicts."""
 
     key: str  # ours
@@ -47,8 +47,7 @@ class Pair:
         return f"{self.key} {self.shape}, the reference has {self.source_key} {self.source_shape}"
 
 
-@dataclass(frozen=True)
-class Matching:
+class Matching(Record):
     """Both state dicts zipped position by position (up to the shorter one's length)."""
 
     pairs: tuple[Pair, ...]

@@ -1,21 +1,21 @@
-"""The typed AST of a .arch file: frozen pydantic models, each carrying its span.
+"""The typed AST of a .arch file: frozen records (dsl/record.py), each carrying its span.
 
-One model per grammar rule (grammar/arch.lark). Unions are tagged by `kind`, so
-an AST round-trips through JSON and two ASTs compare by value (`strip_spans`
-drops the positions, for "print then parse gives the same tree").
+One record per grammar rule (grammar/arch.lark). Unions are tagged by `kind`, so
+an AST as plain data (`record.as_data`) says what each node is, and two ASTs
+compare by value (`strip_spans` drops the positions, for "print then parse gives
+the same tree").
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from .record import Record, as_data
 
 
-class Span(BaseModel):
+class Span(Record):
     """Where a node stands in its file: 1-based lines and columns, end exclusive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     line: int
     col: int
     end_line: int
@@ -25,11 +25,7 @@ class Span(BaseModel):
 NO_SPAN = Span(line=0, col=0, end_line=0, end_col=0)
 
 
-class Node(BaseModel):
-    # The parser builds nodes with model_construct (its output is well-typed by
-    # construction), so the validation schema is built only if something asks
-    # to validate: that keeps `archc check` from paying for it at start-up.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class Node(Record):
     span: Span = NO_SPAN
 
 
@@ -136,10 +132,7 @@ class Kernel(Node):
     text: str
 
 
-Expr = Annotated[
-    Union[Num, Bool, NoneLit, Str, Name, Attr, Call, BinOp, Neg, Not, Compare, BoolOp, IfExp, Dims, Kernel],
-    Field(discriminator="kind"),
-]
+Expr = Union[Num, Bool, NoneLit, Str, Name, Attr, Call, BinOp, Neg, Not, Compare, BoolOp, IfExp, Dims, Kernel]
 
 # ---------------------------------------------------------------------- tables
 
@@ -260,10 +253,7 @@ class Aux(Node):
     cond: Expr | None = None
 
 
-Stmt = Annotated[
-    Union[CallStmt, Table, Let, If, Residual, Concat, Multiply, Output, Aux, Keep, From, Join, Repeat],
-    Field(discriminator="kind"),
-]
+Stmt = Union[CallStmt, Table, Let, If, Residual, Concat, Multiply, Output, Aux, Keep, From, Join, Repeat]
 
 # ------------------------------------------------------------------- top level
 
@@ -311,10 +301,7 @@ class Section(Node):
     body: list[Stmt]
 
 
-Item = Annotated[
-    Union[Use, Let, BlockDef, Network, Input, Variant, Section],
-    Field(discriminator="kind"),
-]
+Item = Union[Use, Let, BlockDef, Network, Input, Variant, Section]
 
 
 class Comment(Node):
@@ -330,7 +317,7 @@ class Module(Node):
 
 
 
-def strip_spans(node: BaseModel) -> dict:
+def strip_spans(node: Node) -> dict:
     """The node as plain data without positions: equal trees compare equal. A cell's source text (`text`,
     `part_texts`) is dropped too, like its span: its meaning is its parts (fmt lays out a value cell's
     spacing; it keeps the text of the cells whose text is read: labels, operator spellings, figures)."""
@@ -344,4 +331,4 @@ def strip_spans(node: BaseModel) -> dict:
             return [strip(v) for v in value]
         return value
 
-    return strip(node.model_dump())
+    return strip(as_data(node))

@@ -3,8 +3,8 @@
 A check of EfficientNet-B7 spent a quarter of its time importing lark, loading
 its parser and parsing two files that had not changed since the last check
 (the block libraries never do). `cached_parse` gives the module parsed last
-time when the file's text, archc's parser (grammar, transformer, AST models)
-and pydantic are the same, and imports lark only when something must be parsed.
+time when the file's text, archc's parser (grammar, transformer, AST records)
+and Python are the same, and imports lark only when something must be parsed.
 
 One entry per file path, overwritten when its text changes, in
 `$ARCHC_CACHE_DIR` (empty: no cache), else `$XDG_CACHE_HOME/archc` or
@@ -33,7 +33,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import pydantic
 
 from . import ast
 
@@ -103,13 +102,13 @@ def _entry(file: str) -> Path | None:
 
 @lru_cache(maxsize=1)
 def _salt() -> bytes:
-    """What a parse depends on besides the text: the grammar, the transformer and the AST models (their
-    source), pydantic (which pickles the models) and Python."""
+    """What a parse depends on besides the text: the grammar, the transformer and the AST records (their
+    source) and Python."""
     here = Path(__file__).parent
     h = hashlib.sha256()
     for part in (resources.files("archc.grammar").joinpath("arch.lark").read_bytes(),
-                 (here / "parse.py").read_bytes(), (here / "ast.py").read_bytes(),
-                 pydantic.VERSION.encode(), sys.version.encode()):
+                 (here / "parse.py").read_bytes(), (here / "ast.py").read_bytes(), (here / "record.py").read_bytes(),
+                 sys.version.encode()):
         h.update(hashlib.sha256(part).digest())
     return h.digest()
 

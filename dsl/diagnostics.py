@@ -16,14 +16,12 @@ import difflib
 import re
 from typing import Iterable, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict
-
 from .ast import NO_SPAN, Span
+from .record import Record
 from .source import printable, source_line
 
 
-class Diagnostic(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class Diagnostic(Record):
     code: str
     message: str
     severity: Literal["error", "warning", "note"] = "error"

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.indenter import Indenter
 
 from . import ast
+from .record import replace
 from .diagnostics import ArchError, Diagnostic
 from .source import MAX_SOURCE_CHARS, MAX_SOURCE_LINES
 
@@ -140,12 +141,12 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
                                                   end_col=error.col + 1))]) from None
     except (RecursionError, VisitError) as error:
         if isinstance(error, VisitError) and isinstance(error.orig_exc, ArchError):
-            raise ArchError([d.model_copy(update={"file": file}) for d in error.orig_exc.diagnostics]) from None
+            raise ArchError([replace(d, file=file) for d in error.orig_exc.diagnostics]) from None
         if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
             raise
         raise ArchError([Diagnostic(code="E400", file=file, span=_line_span(1),
                                     message="the file nests too deeply to compile")]) from None
-    return module.model_copy(update={"comments": list(_comments)})
+    return replace(module, comments=list(_comments))
 
 
 def _check_size(text: str, file: str) -> None:
@@ -229,7 +230,7 @@ def _span(meta) -> ast.Span:
 
 def _node(cls, **fields):
     """Build an AST node without re-validating what the grammar already guarantees."""
-    return cls.model_construct(**fields)
+    return cls(**fields)
 
 
 def _number(text: str, span: ast.Span) -> int | float:

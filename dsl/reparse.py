@@ -24,6 +24,7 @@ from collections import OrderedDict
 
 from . import ast
 from .diagnostics import ArchError
+from .record import fields, replace
 
 MAX_PIECES = 2_048  # (file, line, text) entries kept: a few hundred files' worth of items
 _pieces: OrderedDict[tuple[str, int, str], ast.Module] = OrderedDict()
@@ -48,7 +49,7 @@ def parse_by_items(text: str, file: str) -> ast.Module:
         return parse(text, file)  # the whole file's first error, as `archc check` gives it
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     span = ast.Span(line=1, col=1, end_line=lines + 1, end_col=1)
-    return ast.Module.model_construct(items=items, comments=comments, span=span)
+    return ast.Module(items=items, comments=comments, span=span)
 
 
 def parseable(text: str, file: str) -> str:
@@ -139,10 +140,10 @@ def _one_row_changed(before: str, piece: str, line: int, file: str) -> ast.Modul
     rows = mini.items[0].body[0].rows
     if not rows:  # the line became the Markdown rule under a header
         return None
-    row = rows[0].model_copy(update={"span": old_row.span})
+    row = replace(rows[0], span=old_row.span)
     comments = sorted([c for c in old.comments if c.span.line != at] + list(mini.comments),
                       key=lambda c: (c.span.line, c.span.col))
-    return old.model_copy(update={"items": [_replace(i, old_row, row) for i in old.items], "comments": comments})
+    return replace(old, items=[_replace(i, old_row, row) for i in old.items], comments=comments)
 
 
 def _indent(text: str) -> str:
@@ -162,7 +163,7 @@ def _rows(nodes, line: int):
             if node.span.line == line:
                 yield node
             continue
-        for name in type(node).model_fields:
+        for name in fields(node):
             value = getattr(node, name)
             yield from _rows(value if isinstance(value, list) else [value], line)
 
@@ -177,9 +178,9 @@ def _replace(node, old, new):
     if not isinstance(node, ast.Node) or not node.span.line <= old.span.line <= node.span.end_line:
         return node
     changed = {}
-    for name in type(node).model_fields:
+    for name in fields(node):
         value = getattr(node, name)
         replaced = _replace(value, old, new)
         if replaced is not value:
             changed[name] = replaced
-    return node.model_copy(update=changed) if changed else node
+    return replace(node, **changed) if changed else node

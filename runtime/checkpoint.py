@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..dsl.record import replace
 from .ckpt_format import FORMAT, VERSION, ZIP_MAGIC
 
 
@@ -205,7 +206,7 @@ def _rendered(diagnostic, folder: Path, sources: dict[str, str]) -> str:
         name = Path(diagnostic.file).relative_to(folder).as_posix()
     except ValueError:  # a file of archc's block library
         return diagnostic.render(sources_of([diagnostic], diagnostic.file, None).get(diagnostic.file))
-    return diagnostic.model_copy(update={"file": f"(stored) {name}"}).render(sources.get(name))
+    return replace(diagnostic, file=f"(stored) {name}").render(sources.get(name))
 
 
 def _safe_parts(name: str) -> tuple[str, ...]:

@@ -4,7 +4,6 @@ from a user's file can break the DOT or the SVG."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -16,6 +15,7 @@ from archc.compiler.emit_dot import to_dot
 from archc.compiler.emit_graph import GraphUsageError, check_output, dot_binary, picture, render
 from archc.compiler.emit_svg import to_svg
 from archc.compiler.graph import Graph
+from archc.dsl.record import replace
 from conftest import ZOO, run_archc
 
 HAS_DOT = dot_binary() is not None  # Graphviz installed, and not turned off with ARCHC_NO_DOT
@@ -307,7 +307,7 @@ def _hostile(graph: Graph) -> tuple[Graph, dict[str, str]]:
     rename["input"] = "input"
     hostile = Graph(graph.input_shape, result=rename[graph.result])
     for layer in graph.layers():
-        hostile.add(dataclasses.replace(layer, name=rename[layer.name], inputs=[rename[n] for n in layer.inputs]))
+        hostile.add(replace(layer, name=rename[layer.name], inputs=[rename[n] for n in layer.inputs]))
     return hostile, rename
 
 

@@ -19,6 +19,7 @@ from ..dsl import ast
 from ..dsl.cache import cached_parse
 from ..dsl.diagnostics import ArchError
 from ..dsl.printer import param
+from ..dsl.record import fields
 from .documents import Documents, Request, normal
 from .positions import Text, last_line
 
@@ -28,7 +29,7 @@ Place = tuple[str, ast.Span]  # (file, the name's span)
 def walk(node) -> Iterator[ast.Node]:
     """Every AST node under `node`, itself first, in field order."""
     yield node
-    for name in type(node).model_fields:
+    for name in fields(node):
         yield from _walk_value(getattr(node, name))
 
 

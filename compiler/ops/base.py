@@ -17,11 +17,12 @@ The other conventions are rules per op (`thop`, `fvcore`; compiler/conventions.p
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from math import prod
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from ...dsl.record import Record
 
 Shape = tuple[int, ...]
 
@@ -49,8 +50,7 @@ class Attrs(BaseModel):
 NO_DEFAULT = object()
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(Record):
     """One argument of the torch constructor that the emitted source writes for an op.
 
     It copies an attribute (`attr`), or is derived from the attributes (`derive` gives its
@@ -74,8 +74,7 @@ class Arg:
 Rule = Callable[[Any, int], int]  # (layer, batch) -> MACs of the whole batch under one convention
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Record):
     """Where an output position looks in the input, per axis (height, width): kernel, stride, the padding
     before the first position, dilation (compiler/receptive.py composes them, Araujo et al. 2019)."""
 
@@ -92,8 +91,7 @@ IRREGULAR = "irregular"  # windows of different sizes or strides (adaptive pooli
 WindowRule = Callable[[Any], "Window | str"]  # (layer) -> its window, GLOBAL or IRREGULAR
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(Record):
     """One tensor that autograd keeps for backward when a layer runs in training (compiler/train_memory.py):
     its input at `index`, its output, or one the op makes (`new`: a mask, pooling indices, batch statistics,
     a copy of an input it overwrites), of `shape` (with the batch in front when `per_sample`) and `dtype`
