@@ -1,6 +1,7 @@
 """archc check against the oracles: torchvision's models measured by torchinfo 1.8."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -169,3 +170,21 @@ def test_the_graph_ir_is_a_networkx_dag_in_build_order():
     assert len(adds) == 6 and all(g.in_degree(n) == 2 for n in adds)  # the six residual bnecks of Table 2
     gates = [n for n in graph.order if graph.layer(n).op == "multiply"]
     assert len(gates) == 9  # nine rows with SE ✓
+
+
+@pytest.mark.parametrize("disabled", [None, "some_plugin"])
+def test_the_command_line_skips_pydantics_plugin_scan_only_when_every_plugin_is_off(tmp_path, disabled):
+    """archc's command line disables pydantic's plugins, and stands in for the loader that would import
+    importlib.metadata to read that setting (archc/cli.py): op arguments are still validated; a user
+    who disables only some plugins gets pydantic's own loader."""
+    net = tmp_path / "net.arch"
+    net.write_text("network t()\ninput 3 x 8 x 8\nfeatures:\n    conv(out = -1, k = 3)\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if disabled:
+        env["PYDANTIC_DISABLE_PLUGINS"] = disabled
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "archc", "check", str(net)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert "error[E209]: conv: 'out' input should be greater than 0 (got -1)" in result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert ("importlib.metadata" in imported) == (disabled is not None)

@@ -240,9 +240,9 @@ def test_out_of_range_values_are_usage_errors(command, args):
 
 
 def test_json_is_json_even_for_a_non_finite_value():
-    from archc.cli import report_json
+    from archc.jsontext import dumps_rows
 
-    data = json.loads(report_json({"parameters": {"w": float("inf"), "v": float("nan")},
+    data = json.loads(dumps_rows({"parameters": {"w": float("inf"), "v": float("nan")},
                                    "layers": [{"x": -float("inf")}]}))
     assert data == {"parameters": {"w": "inf", "v": "nan"}, "layers": [{"x": "-inf"}]}
 
