@@ -6,6 +6,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "architectures"
 
+# Small inputs where a zoo network allows one: what the tests that build and run modules use (the figures at
+# full size are tests/test_zoo_*'s and tests/test_check.py's). A forward at 224×224 or 384×384 cost those
+# tests most of their time and showed nothing a small one does not.
+SMALL_INPUTS = {"nin.arch": None, "nin_v1.arch": "3x64x64", "nin_v2.arch": "3x64x64", "googlenet.arch": "3x64x64",
+                "inception_v3.arch": "3x75x75", "alexnet.arch": "3x64x64"}
+
+
+def small_input(name: str) -> str | None:
+    """The input the tests run zoo file `name` at: "3x32x32" unless it needs more (None: its own)."""
+    return SMALL_INPUTS.get(name, "3x32x32")
+
 
 def pytest_configure(config):
     # The suite's networks are small (16×16 to 64×64 inputs, a few channels): one intra-op thread runs them

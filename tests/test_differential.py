@@ -16,7 +16,7 @@ from archc.compiler.check import build_graph
 from archc.dsl.diagnostics import ArchError
 from archc.compiler.emit_source import emit
 from archc.compiler.emit_torch import build_module, load_source
-from conftest import ZOO
+from conftest import ZOO, small_input
 
 torch = pytest.importorskip("torch")
 
@@ -43,9 +43,6 @@ def _variants(path):
     return [None] + re.findall(r"^variant (\w+)", path.read_text(encoding="utf-8"), re.M)
 
 
-# Small inputs where the network allows one (the figures at full size are tests/test_zoo_*'s).
-SIZES = {"nin.arch": None, "nin_v1.arch": "3x64x64", "nin_v2.arch": "3x64x64", "googlenet.arch": "3x64x64",
-         "inception_v3.arch": "3x75x75", "alexnet.arch": "3x64x64"}
 ZOO_CASES = [(f.name, v) for f in sorted(ZOO.glob("*.arch")) for v in _variants(f)]
 # Over 100 M parameters: built twice with their weights, they take seconds and gigabytes each (RegNetY-128GF
 # 644 M), so CI runs them under the slow marker, but for one VGG, whose family would else go untested.
@@ -63,8 +60,7 @@ def test_the_large_variants_are_those_over_100m_parameters():
                          [pytest.param(*case, marks=pytest.mark.heavy) if case in LARGE else case for case in ZOO_CASES],
                          ids=[f"{n}:{v}" for n, v in ZOO_CASES])
 def test_every_zoo_variant_builds_the_checked_network(name, variant):
-    size = SIZES.get(name, "3x32x32")
-    graph = build_graph(ZOO / name, variant=variant, input=size)
+    graph = build_graph(ZOO / name, variant=variant, input=small_input(name))
     assert_same_network(graph, build_module(graph), graph.input_shape)
 
 

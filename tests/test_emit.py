@@ -5,7 +5,7 @@ import pytest
 
 import archc
 from archc.compiler.check import build_graph
-from conftest import ZOO
+from conftest import ZOO, small_input
 from oracles import assert_ports, randomise
 
 torch = pytest.importorskip("torch")
@@ -71,8 +71,8 @@ def test_nin_equals_seed_002_network_with_its_weights():
 @pytest.mark.parametrize("name", ZOO_FILES)
 def test_compiles_without_graph_breaks_and_traces(name):
     torch._dynamo.reset()
-    model = archc.build(ZOO / name).eval()
-    x = torch.randn(2, *archc.check(ZOO / name).input)
+    model = archc.build(ZOO / name, input=small_input(name)).eval()
+    x = torch.randn(2, *archc.check(ZOO / name, input=small_input(name)).input)
     with torch.no_grad():
         expected = model(x)
         compiled = torch.compile(model, fullgraph=True, backend="eager")  # fullgraph: a graph break is an error

@@ -15,7 +15,7 @@ from archc.compiler.check import build_graph
 from archc.compiler.emit_carried import MAX_CHAIN
 from archc.compiler.naming import MODULE_ATTRIBUTES
 from archc.dsl.diagnostics import ArchError
-from conftest import ROOT, ZOO, run_archc
+from conftest import ROOT, ZOO, run_archc, small_input
 from oracles import assert_same_network, randomise
 from torch import nn
 
@@ -36,10 +36,11 @@ def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
     """The file written at the network's own number of classes, built for 7, is the module archc builds
     for 7 (which is the file written for 7, built as it is): so every value that follows from num_classes
     is an expression of build()'s argument, and nothing else changes with it."""
-    path = ZOO / name
-    memory = randomise(archc.build(path, variant=variant, num_classes=7), seed=1).eval()
+    path, size = ZOO / name, small_input(name)
+    memory = randomise(archc.build(path, variant=variant, input=size, num_classes=7), seed=1).eval()
     out = tmp_path / "net.py"
-    args = ["build", str(path), "-o", str(out)] + (["--variant", variant] if variant else [])
+    args = ["build", str(path), "-o", str(out)] + (["--variant", variant] if variant else []) + \
+        (["--input", size] if size else [])
     assert run_archc(*args).returncode == 0
     generated = load(out.read_text(encoding="utf-8")).build(num_classes=7).eval()
     ours, theirs = memory.state_dict(), generated.state_dict()
@@ -48,7 +49,8 @@ def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
     in_place = [{n for n, m in model.named_modules() if getattr(m, "inplace", False)} for model in (memory, generated)]
     assert in_place[0] == in_place[1]  # the same activations overwrite their input (compiler/inplace.py)
     generated.load_state_dict(ours)
-    x = torch.randn(2, *build_graph(path, variant=variant).input_shape, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, *build_graph(path, variant=variant, input=size).input_shape,
+                    generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         logits = memory(x)
         assert logits.shape == (2, 7) and torch.equal(logits, generated(x))
@@ -58,7 +60,7 @@ def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
         torch.manual_seed(0)
         b = generated(x)
         a, b = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
-        assert len(a) == len(b) == 1 + len(build_graph(path, variant=variant).aux)
+        assert len(a) == len(b) == 1 + len(build_graph(path, variant=variant, input=size).aux)
         assert all(torch.equal(u, v) for u, v in zip(a, b))
 
 
@@ -101,7 +103,7 @@ print(tuple(model(torch.zeros(1, 3, 224, 224)).shape), sum(p.numel() for p in mo
                                   "inception_v3.arch"])
 def test_generated_module_compiles_without_graph_breaks(name):
     """use_* flags, stochastic depth, aux taps and nested concats all trace as one graph."""
-    size = "3x96x96" if name == "efficientnet.arch" else None  # small enough for a quick trace
+    size = small_input(name)
     model = load(archc.source(ZOO / name, input=size)).build().eval()
     x = torch.randn(1, *build_graph(ZOO / name, input=size).input_shape)
     with torch.no_grad():
