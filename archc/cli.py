@@ -286,8 +286,9 @@ def network_file(path: str, accept_checkpoint: bool = False) -> str:
 
 def _check(args) -> int:
     from .compiler.check import UsageError, check
-    from .dsl.diagnostics import in_reading_order
     from .compiler.train_memory import Recipe
+    from .dsl.diagnostics import in_reading_order
+    from .dsl.record import replace
 
     network_file(args.file)
     recipe = Recipe(amp=args.amp, channels_last=args.channels_last, optimizer=args.optimizer, momentum=args.momentum)
@@ -297,7 +298,7 @@ def _check(args) -> int:
                        batch_multiple=args.batch_multiple, **_overrides(args.set))
     except (UsageError, ValueError) as error:
         raise Usage(str(error)) from None
-    report = report.model_copy(update={"diagnostics": in_reading_order(report.diagnostics, report.sources)})
+    report = replace(report, diagnostics=in_reading_order(report.diagnostics, report.sources))
     if args.json:
         print(dumps_rows(report.as_json()))
     else:

@@ -16,6 +16,7 @@ from .api import zoo_path  # noqa: F401 - used by the example above
 from .compiler.check import Report, UsageError, check
 from .compiler.program import load
 from .dsl.diagnostics import ArchError
+from .dsl.record import as_data
 from .dsl.source import printable
 
 
@@ -61,7 +62,7 @@ def _row(spec: str, report: Report) -> dict:
         "errors": [f"{d.file}:{d.span.line}:{d.span.col}: {d.message}" for d in errors],
         "input": report.input, "batch": report.batch, "params": report.params, "macs": report.macs,
         "convention": report.convention,
-        "memory": report.memory.model_dump(), "max_batch": report.max_batch,
+        "memory": as_data(report.memory), "max_batch": report.max_batch,
     }
 
 

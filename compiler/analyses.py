@@ -1,15 +1,15 @@
 """The analyses of `archc check` as report data: receptive fields per layer and row, feature taps, training
 memory, every counting convention side by side and a published figure traced to its convention. Each
 comes from its own pass over the graph (compiler/receptive.py, taps.py, train_memory.py, conventions.py);
-this module only shapes them for the pydantic Report (compiler/check.py) and its JSON."""
+this module only shapes them for the Report (compiler/check.py) and its JSON: records (dsl/record.py), as
+the report is our own data, made for every check."""
 
 from __future__ import annotations
 
 import re
 from math import prod
 
-from pydantic import BaseModel, ConfigDict
-
+from ..dsl.record import Record
 from .conventions import CONVENTIONS, UNITS, layer_macs
 from .graph import Graph
 from .ops import OPS
@@ -20,11 +20,7 @@ from .taps import taps
 from .train_memory import ALLOCATOR_OVERHEAD, CUDA_CONTEXT, Recipe, largest_batch, saved_bytes, step_memory
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-
-class FieldReport(_Model):
+class FieldReport(Record):
     """A receptive field per axis (height, width), in input pixels (compiler/receptive.py)."""
 
     size: list[int]
@@ -35,10 +31,10 @@ class FieldReport(_Model):
 def field_report(field: Field | None) -> FieldReport | None:
     if field is None:
         return None
-    return FieldReport.model_construct(size=list(field.size), jump=list(field.jump), start=list(field.start))
+    return FieldReport(size=list(field.size), jump=list(field.jump), start=list(field.start))
 
 
-class RowReport(_Model):
+class RowReport(Record):
     """A table row (or a call in a section): its layers' totals and its output's field."""
 
     file: str
@@ -50,7 +46,7 @@ class RowReport(_Model):
     rf: FieldReport | None
 
 
-class TapReport(_Model):
+class TapReport(Record):
     name: str
     layer: str
     output: bool  # a named `output`, not a reduction step
@@ -60,7 +56,7 @@ class TapReport(_Model):
     rf: FieldReport | None
 
 
-class TrainingReport(_Model):
+class TrainingReport(Record):
     """One training step at the report's batch (compiler/train_memory.py): bytes of each part."""
 
     amp: bool
@@ -81,19 +77,19 @@ class TrainingReport(_Model):
     allocator_overhead: float
 
 
-class ConventionKind(_Model):
+class ConventionKind(Record):
     """One kind of layer (an op category): its count under each convention, at the report's batch."""
 
     kind: str
     counts: dict[str, int]
 
 
-class Published(_Model):
+class Published(Record):
     source: str
     value: float
 
 
-class ConventionsReport(_Model):
+class ConventionsReport(Record):
     totals: dict[str, int]
     units: dict[str, str]
     kinds: list[ConventionKind]
@@ -109,7 +105,7 @@ def rows(graph: Graph, fields: dict, layers: list) -> list[RowReport]:
     out = []
     for (file, line), members in found.items():
         last = members[-1]
-        out.append(RowReport.model_construct(
+        out.append(RowReport(
             file=file, line=line, layers=len(members), output_shape=list(last.out_shape),
             params=sum(l.param_count for l in members), macs=sum(l.macs for l in members),
             rf=field_report(fields.get(last.name))))
@@ -117,7 +113,7 @@ def rows(graph: Graph, fields: dict, layers: list) -> list[RowReport]:
 
 
 def tap_reports(graph: Graph, fields: dict) -> list[TapReport]:
-    return [TapReport.model_construct(name=t.name, layer=t.layer, output=t.output, channels=t.channels,
+    return [TapReport(name=t.name, layer=t.layer, output=t.output, channels=t.channels,
                                       reduction=t.reduction, shape=list(t.shape), rf=field_report(t.field))
             for t in taps(graph, fields)]
 
@@ -127,7 +123,7 @@ def training(graph: Graph, batch: int, recipe: Recipe, budget: int | None) -> tu
     saved = saved_bytes(graph, recipe)
     step = step_memory(graph, batch, recipe, saved)
     report = TrainingReport(
-        amp=recipe.amp, channels_last=recipe.channels_last, optimizer=recipe.optimizer, momentum=recipe.momentum,
+        amp=recipe.amp, channels_last=recipe.channels_last, optimizer=recipe.optimizer, momentum=float(recipe.momentum),
         batch=batch, saved_bytes=saved.total(batch), loss_saved_bytes=saved.loss_at(batch), params_bytes=step.params,
         buffers_bytes=step.buffers, gradients_bytes=step.gradients, optimizer_bytes=step.optimizer,
         transient_bytes=step.transient, peak_bytes=step.peak,
@@ -150,10 +146,10 @@ def conventions(graph: Graph, batch: int, key: tuple[str, str | None]) -> Conven
     published = []
     if key in TORCHVISION_OPS:
         published.append(Published(source="torchvision _ops (GMACs, labelled GFLOPS)",
-                                   value=batch * TORCHVISION_OPS[key] * 1e9))
+                                   value=float(batch * TORCHVISION_OPS[key] * 1e9)))
     if key in PAPERS:
         paper = PAPERS[key]
-        published.append(Published(source=paper.source, value=batch * paper.value))
+        published.append(Published(source=paper.source, value=float(batch * paper.value)))
     return ConventionsReport(totals=totals, units=dict(UNITS), kinds=kinds, published=published)
 
 

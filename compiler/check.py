@@ -17,10 +17,9 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from ..dsl import ast
 from ..dsl.diagnostics import ArchError, Diagnostic
+from ..dsl.record import Record, as_data, fields, replace
 from . import analyses
 from .analyses import ConventionsReport, FieldReport, RowReport, TapReport, TrainingReport
 from .conventions import CONVENTIONS, layer_macs
@@ -35,8 +34,7 @@ from .train_memory import OPTIMIZERS, Recipe
 BYTES_PER_ELEMENT = 4  # float32, as torchinfo assumes
 
 
-class LayerReport(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class LayerReport(Record):
     name: str
     op: str
     file: str
@@ -52,20 +50,17 @@ class LayerReport(BaseModel):
     saved_bytes: int = 0  # what autograd keeps for its backward in a training step at the batch
 
 
-class Memory(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class Memory(Record):
     input_mb: float
     forward_backward_mb: float
     params_mb: float
     total_mb: float
 
 
-class Report(BaseModel):
+class Report(Record):
     """The data of `archc check --json`. Shapes exclude the batch; `macs` is for the whole batch,
-    counted under `convention` (compiler/conventions.py), as are the layers' MACs per sample."""
-
-    # diagnostics are records (dsl/record.py), not models: they go into JSON through `as_json`
-    model_config = ConfigDict(extra="forbid", defer_build=True, arbitrary_types_allowed=True)
+    counted under `convention` (compiler/conventions.py), as are the layers' MACs per sample. A record
+    (dsl/record.py) of records, as archc makes it from its own figures: `as_data` gives it as plain data."""
     network: str | None
     variant: str | None
     parameters: dict[str, Any]
@@ -96,7 +91,7 @@ class Report(BaseModel):
         return not any(d.severity == "error" for d in self.diagnostics)
 
     def as_json(self) -> dict:
-        data = self.model_dump(exclude={"sources", "diagnostics"})
+        data = {name: as_data(getattr(self, name)) for name in fields(self) if name not in ("sources", "diagnostics")}
         data["diagnostics"] = [d.as_json() for d in self.diagnostics]
         return data
 
@@ -183,10 +178,9 @@ def _rounded(report: Report, budget, batch_multiple: int) -> Report:
     if batch_multiple == 1 or budget is None:
         return report
     down = lambda n: n // batch_multiple * batch_multiple  # noqa: E731 - seed 000: whole multiples of 32
-    training = report.training.model_copy(update={"max_batch": down(report.training.max_batch)}) \
+    training = replace(report.training, max_batch=down(report.training.max_batch)) \
         if report.training is not None and report.training.max_batch is not None else report.training
-    return report.model_copy(update={"max_batch": down(report.max_batch), "batch_multiple": batch_multiple,
-                                     "training": training})
+    return replace(report, max_batch=down(report.max_batch), batch_multiple=batch_multiple, training=training)
 
 
 def build_graph(path: str | Path, *, variant: str | None = None, input: str | tuple[int, int, int] | None = None,
@@ -209,7 +203,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _failed(diagnostics, sources, batch: int, budget) -> Report:
-    zero = Memory(input_mb=0, forward_backward_mb=0, params_mb=0, total_mb=0)
+    zero = Memory(input_mb=0.0, forward_backward_mb=0.0, params_mb=0.0, total_mb=0.0)
     return Report(network=None, variant=None, parameters={}, input=[], batch=batch, output_shape=[], params=0,
                   trainable_params=0, buffers=0, macs=0, memory=zero, memory_budget_bytes=budget, max_batch=None,
                   layers=[], outputs={}, diagnostics=diagnostics, sources=sources)
@@ -233,7 +227,7 @@ def max_batch(graph: Graph, budget: int) -> int:
 
 def _summarise(state: State, variant, batch, budget, diagnostics, convention, recipe, explain) -> Report:
     program, graph, values = state.program, state.graph, state.values
-    fields = receptive_fields(graph)
+    receptive = receptive_fields(graph)
     train, saved = analyses.training(graph, batch, recipe, budget)
     every = convention == "all"
     convention = DEFAULT_CONVENTION if every else convention
@@ -250,14 +244,13 @@ def _summarise(state: State, variant, batch, budget, diagnostics, convention, re
         buffers=sum(l.buffer_count for l in layers), convention=convention,
         macs=sum(layer_macs(l, convention, batch) for l in layers if not l.aux),
         memory=memory, memory_budget_bytes=budget, max_batch=max_batch(graph, budget) if budget else None,
-        # well-typed by construction: not validated again, layer by layer (a fifth of a check of B7)
-        layers=[LayerReport.model_construct(
+        layers=[LayerReport(
             name=l.name, op=l.op, file=l.file, line=l.span.line, row_file=l.row_file or None,
             row_line=l.row.line if l.row else None, output_shape=list(l.out_shape), params=l.param_count,
             buffers=l.buffer_count, macs=layer_macs(l, convention), aux=l.aux,
-            rf=analyses.field_report(fields.get(l.name)), saved_bytes=saved[l.name]) for l in layers],
+            rf=analyses.field_report(receptive.get(l.name)), saved_bytes=saved[l.name]) for l in layers],
         outputs={name: list(graph.shape_of(node)) for name, node in graph.outputs.items()},
-        rows=analyses.rows(graph, fields, layers), taps=analyses.tap_reports(graph, fields), training=train,
+        rows=analyses.rows(graph, receptive, layers), taps=analyses.tap_reports(graph, receptive), training=train,
         conventions=analyses.conventions(graph, batch, (program.network.name, variant)) if every else None,
         explained=analyses.explain(explain, graph, batch) if explain else [],
         diagnostics=diagnostics, sources=program.sources)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from ..dsl.record import Record
 from .graph import Graph, Layer
-from .ops.base import GLOBAL, IRREGULAR, Window
+from .ops.base import GLOBAL, IRREGULAR, POINTWISE, Window
 
 Pair = tuple[int, int]
 
@@ -83,6 +83,8 @@ def _field(layer: Layer, inputs: list[Field | None]) -> Field | None:
     window = layer.spec.window(layer)
     if window == IRREGULAR:
         return None
+    if window == POINTWISE and layer.out_shape == shape:  # batch norm, activations: the field it was given
+        return before
     if window == GLOBAL:  # one window over the whole map; on a vector, each element keeps its field
         window = Window((shape[1], shape[2]), (shape[1], shape[2])) if len(shape) == 3 else Window()
     assert isinstance(window, Window)

@@ -83,28 +83,36 @@ class Record:
             cls.__hash__ = None  # a mutable value is not hashable, as a dataclass's
 
     def __init__(self, *args: Any, **values: Any):
-        cls = type(self)
-        if not values and len(args) == len(cls._fields):  # every field in order: the elaborator's way
-            self.__dict__.update(zip(cls._fields, args))
-            return
+        cls, state = type(self), self.__dict__
+        names = cls._fields
         if args:
-            if len(args) > len(cls._fields):
-                raise TypeError(f"{cls.__name__} takes {len(cls._fields)} fields, not {len(args)}")
-            for name, value in zip(cls._fields, args):
-                if name in values:
-                    raise TypeError(f"{cls.__name__} got two values for {name}")
-                values[name] = value
-        if not values.keys() <= cls._known:
-            raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(values.keys() - cls._known))}")
-        if not cls._required <= values.keys():
-            missing = cls._required - values.keys()
-            raise TypeError(f"{cls.__name__} needs {', '.join(n for n in cls._fields if n in missing)}")
-        state = self.__dict__
-        state.update(cls._defaults)
-        for name, make in cls._factories.items():
-            if name not in values:
-                state[name] = make()
-        state.update(values)
+            if len(args) == len(names) and not values:  # every field in order: the elaborator's way
+                state.update(zip(names, args))
+                return
+            if len(args) > len(names):
+                raise TypeError(f"{cls.__name__} takes {len(names)} fields, not {len(args)}")
+            state.update(zip(names, args))
+        if values:
+            if not values.keys() <= cls._known or (args and not values.keys().isdisjoint(names[:len(args)])):
+                self._refuse(args, values)
+            state.update(values)
+        if len(state) < len(names):  # the fields not given: their defaults, or a TypeError
+            for name, default in cls._defaults.items():
+                state.setdefault(name, default)
+            for name, make in cls._factories.items():
+                if name not in state:
+                    state[name] = make()
+            if len(state) < len(names):
+                missing = [n for n in names if n not in state]
+                raise TypeError(f"{cls.__name__} needs {', '.join(missing)}")
+
+    def _refuse(self, args: tuple, values: dict):
+        cls = type(self)
+        unknown = sorted(values.keys() - cls._known)
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+        twice = [n for n in cls._fields[:len(args)] if n in values]
+        raise TypeError(f"{cls.__name__} got two values for {', '.join(twice)}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: use replace()")
@@ -142,12 +150,21 @@ def replace(record: R, **changes: Any) -> R:
     return new
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
 def as_data(value: Any) -> Any:
     """Records, lists, tuples and dicts as plain data (a record as a dict of its fields), the rest as it is."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, Record):
-        return {n: as_data(value.__dict__[n]) for n in value._fields}
+        state = value.__dict__
+        return {n: (v if type(v) in _PLAIN else as_data(v)) for n in value._fields for v in (state[n],)}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: (v if type(v) in _PLAIN else as_data(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [as_data(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_data(v) for k, v in value.items()}
     return value

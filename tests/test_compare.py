@@ -4,6 +4,7 @@ import json
 
 import archc
 from archc.compare import compare, split_spec
+from archc.dsl.record import as_data
 from conftest import ZOO, run_archc
 
 
@@ -13,8 +14,8 @@ def test_rows_carry_the_check_figures():
     v1 = archc.check(ZOO / "nin_v1.arch", batch=32, memory="6GiB", num_classes=3)
     r50 = archc.check(ZOO / "resnet.arch", variant="resnet50", batch=32, memory="6GiB", num_classes=3)
     assert [(r["params"], r["macs"], r["max_batch"], r["memory"]) for r in rows] == [
-        (v1.params, v1.macs, v1.max_batch, v1.memory.model_dump()),
-        (r50.params, r50.macs, r50.max_batch, r50.memory.model_dump())]
+        (v1.params, v1.macs, v1.max_batch, as_data(v1.memory)),
+        (r50.params, r50.macs, r50.max_batch, as_data(r50.memory))]
     assert rows[0]["params"] == 965635 and rows[0]["macs"] == 349713373184  # seed 000
     assert rows[1]["variant"] == "resnet50"
 
