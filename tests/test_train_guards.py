@@ -175,8 +175,11 @@ def test_a_running_run_locks_its_folder_and_ctrl_c_says_how_to_resume(tmp_path):
     # more epochs than the test can wait for, so that the run is still training when it is interrupted however
     # fast or loaded the machine is (40 finished before the SIGINT on a loaded CI machine)
     args = ["train", str(net), "--input", "1x16x16", "--batch", "32", "--epochs", "100000", "--out", str(run)]
+    # SIGINT as a terminal delivers it: a suite started in the background (`pytest &` from a script) ignores
+    # SIGINT, its children inherit that, and Python then installs no KeyboardInterrupt handler at all
     first = subprocess.Popen([sys.executable, "-m", "archc", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not (run / "last.pt").exists() and first.poll() is None and time.monotonic() < deadline:
