@@ -33,7 +33,7 @@ from collections import OrderedDict
 from itertools import islice
 from typing import Any
 
-from ..dsl.record import Record
+from ..dsl.record import Record, replace
 from .evaluate import Ref, ShapeValue
 from .graph import Instance, Layer, Made, Tensor
 from .lower import TAux, TConcat, TIf, TJoin, TLet, TMultiply, TOutput, TRepeat, TResidual, TTable, walk
@@ -322,10 +322,11 @@ def _relocated(world: World, r: Replay, path: str, owner: str, offset: int, x: s
         return {key: _traced(world.kinds.get(key), value, name) for key, value in values.items()}
 
     def instance(i: Instance, owner: str) -> Instance:
-        return _copy(i, path=name(i.path), owner=owner, trace=trace(i.trace))
+        return replace(i, keep_cached=True, path=name(i.path), owner=owner, trace=trace(i.trace))
 
     try:
-        layers = tuple(_copy(l, name=name(l.name), inputs=tuple(name(n) for n in l.inputs), owner=name(l.owner))
+        layers = tuple(replace(l, keep_cached=True, name=name(l.name), inputs=tuple(name(n) for n in l.inputs),
+                               owner=name(l.owner))
                        for l in r.layers)
         nested = tuple((name(p), instance(i, name(i.owner))) for p, i in r.instances)
         own = instance(r.instance, owner)
@@ -334,15 +335,6 @@ def _relocated(world: World, r: Replay, path: str, owner: str, offset: int, x: s
     except Unmoved:
         return None
     return Replay(path, offset, x, layers, nested, own, r.cells, (), first, (), r.work, r.rescaled, out)
-
-
-def _copy(frozen, **changes):
-    """A frozen record with some fields changed, as `record.replace`, but keeping its cached figures (a
-    layer's parameter count): a renamed layer's figures are its original's."""
-    new = object.__new__(type(frozen))
-    new.__dict__.update(frozen.__dict__)
-    new.__dict__.update(changes)
-    return new
 
 
 def _traced(kind: type | None, value, name):

@@ -15,6 +15,16 @@ A record is built from its fields, in order or by name; they are read from the c
     Point(x=1, y=2, tags=[])
     >>> as_data(replace(p, tags=["a"]))
     {'x': 1, 'y': 0, 'tags': ['a']}
+    >>> from functools import cached_property
+    >>> class Square(Record):
+    ...     side: int
+    ...     @cached_property
+    ...     def area(self):
+    ...         return self.side ** 2
+    >>> s = Square(3); s.area
+    9
+    >>> replace(s, side=4).area, replace(s, keep_cached=True, side=4).area  # figures computed again, or kept
+    (16, 9)
     >>> Point(y=1)
     Traceback (most recent call last):
     TypeError: Point needs x
@@ -138,14 +148,15 @@ def fields(record: Record | type[Record]) -> tuple[str, ...]:
     return record._fields
 
 
-def replace(record: R, **changes: Any) -> R:
+def replace(record: R, /, keep_cached: bool = False, **changes: Any) -> R:
     """A copy of `record` with some fields changed (the others shared), as `dataclasses.replace`: what a
-    `cached_property` kept is left behind, to be computed again from the new fields."""
+    `cached_property` kept is left behind, to be computed again from the new fields, unless `keep_cached`
+    (a renamed layer's figures are its original's: compiler/reuse.py)."""
     cls = type(record)
     if not changes.keys() <= cls._known:
         raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(changes.keys() - cls._known))}")
     new, state = object.__new__(cls), record.__dict__
-    new.__dict__.update({n: state[n] for n in cls._fields})
+    new.__dict__.update(state if keep_cached else {n: state[n] for n in cls._fields})
     new.__dict__.update(changes)
     return new
 
