@@ -24,7 +24,8 @@ WAIT = 60  # seconds for one answer: generous, for a loaded 2-core machine; a ha
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "archc", "lsp"]))
 async def client(lsp_client: LanguageClient):
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
+    lsp_client.initialized = await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
     yield
     await lsp_client.shutdown_session()
 
@@ -123,6 +124,25 @@ async def test_ranges_count_utf16_code_units(client, tmp_path):
     # `nope` is the line's 19th character; the emoji before it is two UTF-16 code units
     assert (diagnostic.range.start.character, diagnostic.range.end.character) == (19, 23)
     close(client, path)
+
+
+async def test_a_lone_carriage_return_in_a_comment_moves_no_diagnostic(client, tmp_path):
+    """The protocol ends a line at a lone \\r too; archc (as its parser) does not: the diagnostic on archc's
+    line 3 is on the client's line 4."""
+    path = tmp_path / "cr.arch"
+    text = "block b(out):  # old:\r    conv(out, 3, stride = 2)\n    conv(out, 3)\n    nope(1)\n"
+    path.write_bytes(text.encode())  # (read_text would turn the \\r into \\n)
+    (expected,) = archc.check(path).diagnostics
+    assert (expected.code, expected.span.line, expected.span.col) == ("E200", 3, 5)
+    (diagnostic,) = await open_file(client, path, text)
+    assert diagnostic.code == "E200" and (diagnostic.range.start.line, diagnostic.range.start.character) == (3, 4)
+    close(client, path)
+
+
+async def test_the_server_takes_whole_texts(client):
+    """pygls would apply an incremental edit to the lines of str.splitlines, which also cuts at \\f, \\v and
+    U+2028: a comment holding one would misplace every edit after it. The server asks for whole texts."""
+    assert client.initialized.capabilities.text_document_sync.change == types.TextDocumentSyncKind.Full
 
 
 def library_and_network(folder):

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from lsprotocol import types
 from pygls.workspace import PositionCodec
 
 import archc
@@ -40,6 +41,19 @@ def test_positions_in_utf16_and_utf32():
     assert utf16.place(utf16.range(span).start) == (1, 15) == utf32.place(utf32.range(span).start)
     assert utf16.word(1, 17) == ("nope", 15) and utf16.word(1, 19) == ("nope", 15) and utf16.word(1, 8) is None
     assert utf16.name_span("s", 1) == Span(line=1, col=5, end_line=1, end_col=6)  # the name, not the `s` of `let`
+
+
+def test_positions_go_through_offsets_where_the_two_cut_lines_differently():
+    """archc's lines end at \\n; the protocol's also at a lone \\r (and \\r\\n is one end, not two)."""
+    text = Text("conv(8, 3)  # old:\r    conv(8, 3, stride = 2)\nrelu()\r\nbad\n", PositionCodec())
+    assert text.line(2) == "relu()\r" and text.line(3) == "bad"
+    assert text.range(Span(line=3, col=1, end_line=3, end_col=4)) == types.Range(
+        start=types.Position(line=3, character=0), end=types.Position(line=3, character=3))
+    assert text.position(1, 24) == types.Position(line=1, character=4)  # after the \r, on the client's 2nd line
+    assert text.position(2, 99) == types.Position(line=2, character=6)  # past the end: the end, before \r\n
+    assert text.place(types.Position(line=3, character=1)) == (3, 2)
+    assert text.place(types.Position(line=1, character=4)) == (1, 24)
+    assert text.place(types.Position(line=2, character=6)) == (2, 7)
 
 
 def test_a_variant_setting_applies_where_the_file_has_it():

@@ -2,13 +2,18 @@
 
 A `Span` (dsl/ast.py) counts lines and columns from 1, in characters, its end exclusive; the
 protocol counts from 0, in the code units the client and server agreed on (UTF-16 unless the
-client offers another): `224² × 3` is the same length in both, an emoji is not. Lines are cut
-at "\\n", as the parser counts them.
+client offers another): `224² × 3` is the same length in both, an emoji is not. The two also cut
+lines differently: archc at "\\n" (dsl/source.py: a lone "\\r" is a character of the line, as the
+parser reads it), the protocol at "\\n", "\\r\\n" and a lone "\\r"; positions go through offsets
+in the text, so a comment holding a lone "\\r" moves no diagnostic.
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from lsprotocol import types
@@ -17,6 +22,7 @@ from pygls.workspace import PositionCodec
 
 from ..dsl.ast import Span
 
+_CLIENT_LINE_END = re.compile(r"\r\n|\r|\n")  # the protocol's line ends (LSP 3.17, "Text Documents")
 IDENTIFIER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -28,7 +34,12 @@ class Text:
     codec: PositionCodec
 
     def __post_init__(self):
-        self.lines = self.text.split("\n")
+        self.lines = self.text.split("\n")  # archc's lines (line() and word() read them)
+        self.starts = list(accumulate((len(line) + 1 for line in self.lines[:-1]), initial=0))
+        ends = list(_CLIENT_LINE_END.finditer(self.text))
+        self.client_starts = [0] + [end.end() for end in ends]
+        self.client_lines = [self.text[start:end.start()] for start, end in zip(self.client_starts, ends)]
+        self.client_lines.append(self.text[self.client_starts[-1]:])
 
     def line(self, number: int) -> str:
         """Line `number` (from 1), or "" past the end."""
@@ -41,16 +52,21 @@ class Text:
         return types.Range(start=self.position(span.line, span.col), end=self.position(span.end_line, span.end_col))
 
     def position(self, line: int, col: int) -> types.Position:
-        """The protocol position of (line, col), both from 1."""
+        """The protocol position of (line, col), both from 1; a column past its line's end is the end."""
         if line > len(self.lines):
-            return types.Position(line=len(self.lines), character=0)
-        return self.codec.position_to_client_units(self.lines, types.Position(line=line - 1, character=max(col - 1, 0)))
+            return types.Position(line=len(self.client_lines), character=0)
+        offset = self.starts[line - 1] + min(max(col - 1, 0), len(self.lines[line - 1]))
+        at = bisect_right(self.client_starts, offset) - 1
+        return self.codec.position_to_client_units(self.client_lines, types.Position(
+            line=at, character=min(offset - self.client_starts[at], len(self.client_lines[at]))))
 
     def place(self, position: types.Position) -> tuple[int, int]:
         """A protocol position as (line, col), both from 1."""
-        at = self.codec.position_from_client_units(self.lines, types.Position(line=position.line,
-                                                                               character=position.character))
-        return at.line + 1, at.character + 1
+        at = self.codec.position_from_client_units(self.client_lines, types.Position(line=position.line,
+                                                                                      character=position.character))
+        offset = self.client_starts[at.line] + min(at.character, len(self.client_lines[at.line]))
+        line = bisect_right(self.starts, offset) - 1
+        return line + 1, offset - self.starts[line] + 1
 
     def word(self, line: int, col: int) -> tuple[str, int] | None:
         """The name under (or just before) (line, col), and the column it starts at."""

@@ -31,7 +31,10 @@ SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.Diagnostic
 
 class ArchServer(LanguageServer):
     def __init__(self):
-        super().__init__("archc", _version())
+        # Whole texts on each change: pygls applies an incremental edit to the lines of str.splitlines, which
+        # also cuts at \f, \v and U+2028 (the protocol cuts at \n, \r\n and \r only), so a comment holding
+        # one would put the client's edits on the wrong line. A file is at most 100,000 characters.
+        super().__init__("archc", _version(), text_document_sync_kind=types.TextDocumentSyncKind.Full)
         self.documents = Documents()
         self.uris: dict[str, str] = {}  # key -> the URI the client named it by
         self.published: dict[str, list] = {}  # key -> what it was last sent
