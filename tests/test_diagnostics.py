@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -113,15 +112,12 @@ def test_million_line_file_is_a_located_error_not_a_wait(tmp_path):
              "features:", "    | input    | operator    | #out | NL | s |"]
     row = "    | 32² × 16 | conv2d, 3x3 | 16   | HS | 1 |"
     (tmp_path / "huge.arch").write_text("\n".join(lines + [row] * 1_000_000) + "\n", encoding="utf-8")
-    start = time.monotonic()
-    result = archc_cli("check", "huge.arch", cwd=tmp_path)
-    elapsed = time.monotonic() - start
+    result = archc_cli("check", "huge.arch", cwd=tmp_path)  # a hang is the timeout's TimeoutExpired
     assert_no_traceback(result)
     assert result.returncode == 1, result.stderr
-    match = re.match(r"huge\.arch:(\d+):(\d+): error\[(E\d{3})\]: ", result.stderr)
-    assert match, result.stderr
-    assert int(match.group(1)) >= 1 and int(match.group(2)) >= 1
-    assert elapsed < TIMEOUT  # in practice about a second; only a hang should fail this
+    # At the 1,001st line: the file's first 100,001 characters were read and counted, not 48 MB parsed.
+    assert result.stderr.startswith("huge.arch:1001:1: error[E102]: file too large: more than 1,000 lines"), \
+        result.stderr
 
 
 def test_huge_repeat_is_an_error_not_an_attempt():
