@@ -9,7 +9,7 @@ A benchmark, not a test: run it by hand on the machine you want figures for.
 One warm server (`python -m archc lsp`, started once, as an editor keeps it) has
 mobilenet_v3_small.arch and efficientnet.arch open, the latter checked as B7 (the
 server's `variant` setting, as `archc check --variant b7`). Each edit changes one
-table cell, as a keystroke does (an incremental didChange of a few characters): an
+table cell, as a keystroke does (a didChange with the whole text, as the server asks): an
 `exp size` cell of MobileNetV3 (the width of an expansion), a `#Channels` cell of
 EfficientNet, each time to a number not written there before, so that every text is
 new to the server, as typing makes it. The time is from sending didChange to receiving the publishDiagnostics of
@@ -103,15 +103,6 @@ def edits(count: int, cells: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def place(text: str, old: str) -> tuple[int, int]:
-    """(line, character) from 0 where `old` starts in `text`. Characters before it on its line are in the
-    Basic Multilingual Plane (² ×), one UTF-16 code unit each, so a str index is the protocol's."""
-    at = text.index(old)
-    line = text.count("\n", 0, at)
-    column = at - (text.rfind("\n", 0, at) + 1)
-    return line, column
-
-
 async def serve_edits(count: int, warmup: int) -> dict[str, Timing]:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
@@ -150,16 +141,10 @@ async def serve_edits(count: int, warmup: int) -> dict[str, Timing]:
     for i in range(warmup + count):
         for key, doc in docs.items():
             old, new = doc["edits"][i]
-            line, column = place(doc["text"], old)
-            # the characters that differ: the cell's number, as long after the edit as before
-            start = next(j for j in range(len(old)) if old[j] != new[j])
-            end = len(old) - next(j for j in range(len(old)) if old[-1 - j] != new[-1 - j])
             doc["version"] += 1
             doc["text"] = doc["text"].replace(old, new, 1)
-            change = types.TextDocumentContentChangePartial(
-                range=types.Range(start=types.Position(line=line, character=column + start),
-                                  end=types.Position(line=line, character=column + end)),
-                text=new[start:end])
+            # the whole text, as the server asks (archc/lsp/server.py) and an editor then sends
+            change = types.TextDocumentContentChangeWholeDocument(text=doc["text"])
             sent = time.perf_counter()
             client.text_document_did_change(types.DidChangeTextDocumentParams(
                 types.VersionedTextDocumentIdentifier(uri=doc["uri"], version=doc["version"]), [change]))
