@@ -246,7 +246,15 @@ class Printer:
         for index, (row, line) in enumerate(zip(rows, lines)):
             if index:
                 self.leading(line, indent)
-            padded = [text.ljust(widths[i]) for i, text in enumerate(row)]
-            self.emit(indent + "| " + " | ".join(padded) + " |", line)
+            self.emit(indent + "|" + "".join(_padded(text, widths[i], heading=index == 0)
+                                             for i, text in enumerate(row)), line)
             if index == 0 and t.ruled:
                 self.emit(indent + "|" + "|".join("-" * (w + 2) for w in widths[:len(row)]) + "|", line)
+
+
+def _padded(text: str, width: int, heading: bool) -> str:
+    """A cell and the bar after it, `width` wide between spaces. A heading `#` is set against its bar:
+    `# |` would start a comment (grammar/arch.lark, HEADING), `#|` is the heading."""
+    if heading and text == "#":
+        return " " + text.rjust(width + 1) + "|"
+    return " " + text.ljust(width) + " |"
