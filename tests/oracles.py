@@ -210,8 +210,9 @@ class Interpreted(nn.Module):
             node = node._modules[part]
         return node
 
-    def values(self, x, with_aux: bool) -> dict:
-        """Every tensor of the network by its name, the auxiliary heads' when `with_aux`."""
+    def values(self, x, with_aux: bool, until: str | None = None) -> dict:
+        """Every tensor of the network by its name, the auxiliary heads' when `with_aux`; those up to layer
+        `until` only, when one is given."""
         values = {"input": x}
         for name, op, inputs, aux in self.steps:
             if aux and not with_aux:
@@ -227,6 +228,8 @@ class Interpreted(nn.Module):
                 values[name] = self.get_submodule(name)(args[0])
             if name in self.into_first:  # empty_like keeps the input's strides, as running in place does
                 values[name] = torch.empty_like(args[0]).copy_(values[name])
+            if name == until:
+                break
         return values
 
     def forward(self, x):

@@ -42,8 +42,8 @@ HEAVY = [("alexnet.arch", None, "3x224x224"), ("vgg.arch", "vgg11_bn", "3x64x64"
 class Probed(Interpreted):
     """The IR run by torch layer by layer, returning every layer's output (joins included)."""
 
-    def forward(self, x):
-        return self.values(x, with_aux=False)
+    def forward(self, x, until=None):
+        return self.values(x, with_aux=False, until=until)
 
 
 def positive(model: nn.Module) -> nn.Module:
@@ -108,15 +108,17 @@ def without_a_field(graph) -> set[str]:
 
 def support(graph, names: list[str]) -> dict[str, tuple]:
     """For each layer, the bounding box ((top, left), (bottom, right)) of the input pixels on which its
-    central output element (summed over channels) depends: one backward for the batch, a sample a layer."""
+    central output element (summed over channels) depends: one backward for a batch of up to 16 layers (in
+    the network's order, so a batch runs the network only as far as its last layer), a sample a layer. Only
+    the input asks for a gradient: the weights' would be a third of the work, unused."""
     with torch.device("meta"):  # positive() writes every weight: VGG's 133 M are not drawn first
         model = Probed(graph).double()
-    model = positive(model.to_empty(device="cpu").eval())
+    model = positive(model.to_empty(device="cpu").eval()).requires_grad_(False)
     found = {}
     for chunk in range(0, len(names), 16):
         group = names[chunk:chunk + 16]
         x = torch.full((len(group), *graph.input_shape), 0.5, dtype=torch.float64, requires_grad=True)
-        values = model(x)
+        values = model(x, until=group[-1])
         total = 0
         for b, name in enumerate(group):
             _, h, w = graph.layer(name).out_shape
