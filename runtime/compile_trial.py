@@ -168,6 +168,11 @@ class Runners:
         if self.trial is not None and self.trial.chosen is None:
             self.log(self.trial.message())
 
+    @property
+    def eager(self) -> torch.nn.Module:
+        """The module itself: validation's last, smaller batch runs on it (evaluate's `partial`)."""
+        return self.runners[EAGER]
+
     def for_eval(self) -> torch.nn.Module:
         """Validation runs what training runs from here on (eager while the trial is under way)."""
         if self.trial is not None:

@@ -162,7 +162,8 @@ def fit(plan: Plan, source, train: list[int], val: list[int], folder: Path, resu
                              f"before validating (their moving averages had not caught up after {(epoch + 1) * steps}"
                              " steps; --recompute-bn never keeps them)")
                 recomputed += 1
-            val_loss, val_accuracy, _ = evaluate(plan, runners.for_eval(), source, val_positions, batch)
+            val_loss, val_accuracy, _ = evaluate(plan, runners.for_eval(), source, val_positions, batch,
+                                                    partial=runners.eager)
             _stop_unless_good(plan, val_loss, model, optimizer, epoch, last if saved else None)
             schedule.end_epoch(val_loss)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
@@ -314,17 +315,21 @@ def _stop_if_not_finite(plan: Plan, loss_sum: torch.Tensor, epoch: int, step: in
 
 
 @torch.no_grad()
-def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int,
-             confusion: bool = False) -> tuple[float, float, torch.Tensor | None]:
-    """(mean loss, accuracy, confusion matrix if asked) over `positions`, summed over every process."""
+def evaluate(plan: Plan, runner, source, positions: torch.Tensor, batch: int, confusion: bool = False,
+             partial=None) -> tuple[float, float, torch.Tensor | None]:
+    """(mean loss, accuracy, confusion matrix if asked) over `positions`, summed over every process. A last
+    batch smaller than `batch` runs on `partial` where one is given: the eager module beside a compiled
+    `runner`, which would otherwise compile the whole network again for that one size (with dynamic shapes)."""
     device, classes = plan.device, len(plan.classes)
+    partial = partial if partial is not None else runner
     runner.eval()
+    partial.eval()
     totals = torch.zeros(2, device=device, dtype=torch.float64)  # loss, correct
     count = 0
     matrix = torch.zeros(classes * classes, device=device, dtype=torch.int64) if confusion else None
     for images, labels in _on_device(plan, source.eval_batches(positions, batch)):
         with _autocast(plan):
-            logits = runner(images)
+            logits = (runner if len(labels) == batch else partial)(images)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
         predicted = logits.argmax(1)
         totals += torch.stack([loss.double(), (predicted == labels).sum().double()])
@@ -352,7 +357,8 @@ def _finish(plan: Plan, runners: Runners, model, source, val_positions, batch: i
     best_row = max(metrics, key=lambda row: row["val_accuracy"])
     barrier(plan.dist)
     model.load_state_dict(load_checkpoint(folder / "best.pt")["model"])
-    _, _, matrix = evaluate(plan, runners.for_eval(), source, val_positions, batch, confusion=True)
+    _, _, matrix = evaluate(plan, runners.for_eval(), source, val_positions, batch, confusion=True,
+                            partial=runners.eager)
     summary = {
         "network": plan.title, "file": str(plan.arch_file), "variant": plan.cfg.variant, "params": plan.params,
         "input": list(plan.input), "epochs": len(metrics), "val_accuracy": best_row["val_accuracy"],

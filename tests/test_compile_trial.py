@@ -159,3 +159,30 @@ def test_cudnn_times_its_algorithms_on_a_gpu_only(monkeypatch):
     assert torch.backends.cudnn.benchmark is False
     tune_backends(torch.device("cuda"))  # a device object: no GPU needed to decide
     assert torch.backends.cudnn.benchmark is True
+
+
+class Recording(torch.nn.Module):
+    """A stand-in for torch.compile's module that notes the batch sizes it is given."""
+
+    def __init__(self, module, sizes: list):
+        super().__init__()
+        self.module, self.sizes = module, sizes
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        return self.module(x)
+
+
+def test_validations_last_smaller_batch_runs_eager_not_compiled_again(tmp_path, monkeypatch):
+    """torch.compile sees a new batch size as a new graph: validation's last batch (the digits' 360 images
+    in batches of 32 end with 8) would compile the network a third time, with dynamic shapes. The
+    compiled module gets the full batches only; the summary's accuracy still counts every image."""
+    sizes = []
+    monkeypatch.setattr(compile_trial.torch, "compile", lambda module: Recording(module, sizes))
+    summary = train(tiny_net(tmp_path), TrainConfig(epochs=1, out=str(tmp_path / "run"), compile=True, **FAST),
+                    log=quiet)
+    val = summary["val_images"]
+    assert summary["compile"]["chosen"] == COMPILED and val % 32 == 8
+    # training's steps, then two validations' (the epoch's, and the confusion matrix's) full batches
+    assert sizes == [32] * (summary["steps_per_epoch"] + 2 * (val // 32))
+    assert sum(map(sum, summary["confusion"])) == val
