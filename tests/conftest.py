@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,11 @@ def small_input(name: str) -> str | None:
 def pytest_configure(config):
     # The suite's networks are small (16×16 to 64×64 inputs, a few channels): one intra-op thread runs them
     # faster than two that wait on each other, and much faster on a loaded machine, where a second thread's
-    # spin-wait made a 16×16 convolution five times slower. Subprocesses (archc train) choose their own.
+    # spin-wait made a 16×16 convolution five times slower. The suite runs a worker per core, so the
+    # processes it starts (archc train, study, torchrun) get one thread too, through the environment they
+    # inherit: seed 000's study beside a busy core took 41.9 s of CPU with two threads, 29.7 s with one.
+    # (A run outside the suite still takes torch's default, and a DDP rank its share: runtime/run.py.)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         import torch
     except ImportError:
