@@ -3,7 +3,7 @@
 A check of EfficientNet-B7 spent a quarter of its time importing lark, loading
 its parser and parsing two files that had not changed since the last check
 (the block libraries never do). `cached_parse` gives the module parsed last
-time when the file's text, archc's parser (grammar, transformer, AST records)
+time when the file's text, archc's parser (grammar, rule methods, AST records)
 and Python are the same, and imports lark only when something must be parsed.
 
 One entry per file path, overwritten when its text changes, in
@@ -102,7 +102,7 @@ def _entry(file: str) -> Path | None:
 
 @lru_cache(maxsize=1)
 def _salt() -> bytes:
-    """What a parse depends on besides the text: the grammar, the transformer and the AST records (their
+    """What a parse depends on besides the text: the grammar, the rules' methods and the AST records (their
     source) and Python."""
     here = Path(__file__).parent
     h = hashlib.sha256()

@@ -126,6 +126,68 @@ def test_deep_nesting_is_an_answer_or_a_diagnostic(text, value):
     assert evaluate(module.items[0].value, Env({})) == value
 
 
+def _deepest(make) -> int:
+    """The deepest `let a = make(n)` that parses (the bound: dsl/parse.py MAX_NESTING)."""
+    low, high = 1, 2000  # parses, does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            parse(f"let a = {make(middle)}\n")
+            low = middle
+        except ArchError as error:
+            assert error.diagnostics[0].code == "E400" and "deeply" in error.diagnostics[0].message
+            high = middle
+    return low
+
+
+@pytest.mark.parametrize("make", [lambda n: "-" * n + "1", lambda n: "max(" * n + "1" + ", 1)" * n,
+                                  lambda n: "1 if true else " * n + "1"], ids=["neg", "call", "ifexp"])
+def test_the_deepest_file_that_parses_also_checks_formats_and_builds(make, tmp_path):
+    """The nesting bound is where the parser stops, and what it lets through every later stage walks
+    without running out of stack: check, fmt and the generated source, here from a test's deep stack."""
+    from archc.dsl.parse import MAX_NESTING
+    from archc.dsl.printer import format_source
+    from archc.compiler.check import build_graph
+    from archc.compiler.emit_source import emit
+
+    import archc
+
+    n = _deepest(make)
+    assert MAX_NESTING // 2 - 2 <= n <= MAX_NESTING  # a call is two levels: the call and its arguments
+    text = (f"let a = {make(n)}\nnetwork n(num_classes = 2)\ninput 3 x 8 x 8\nhead:\n"
+            "    conv(max(1, abs(a)) + 1, 1)\n    global_avgpool()\n    flatten()\n    linear(num_classes)\n")
+    path = tmp_path / "deep.arch"
+    path.write_text(text, encoding="utf-8")
+    assert archc.check(path).ok
+    assert format_source(format_source(text)) == format_source(text)
+    compile(emit(build_graph(path)), "deep.py", "exec")
+
+
+def test_a_syntax_error_after_a_refused_construct_is_the_one_reported():
+    """A rule's own refusal (a positional argument after a named one, line 1) waits for the parse to end:
+    the syntax error on line 2 is reported, as when the tree was built first and read after."""
+    with pytest.raises(ArchError) as caught:
+        parse("let a = f(x = 1, 2)\nlet b = )\n", "x.arch")
+    ((diagnostic,),) = [caught.value.diagnostics]
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.file) == ("E100", 2, "x.arch")
+    with pytest.raises(ArchError) as caught:
+        parse("let a = f(x = 1, 2)\nlet b = 1\n", "x.arch")
+    ((diagnostic,),) = [caught.value.diagnostics]
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.file) == ("E100", 1, "x.arch")
+    assert "positional argument follows" in diagnostic.message
+
+
+def test_threads_parse_at_once_and_each_gets_its_own_tree():
+    """archc lsp checks in threads: a parse's state (indentation, comments, the source) is its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"# file {i}\nlet w{i} = {i} * (2 + {i})\nblock b{i}(c):\n    conv(c, 3)  # c{i}\n" for i in range(8)]
+    alone = [parse(t) for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(parse, texts * 5))
+    assert together == alone * 5
+
+
 def test_huge_file_is_refused_before_it_is_parsed(monkeypatch):
     import archc.dsl.parse
 
