@@ -20,9 +20,8 @@ from torch import nn  # noqa: E402
 FAST = [("nin.arch", None, "1x96x96"), ("mobilenet_v3_small.arch", None, "3x64x64"), ("resnet.arch", "resnet18", "3x64x64"),
         ("nin_v2.arch", None, "3x96x96")]
 SLOW = [("googlenet.arch", None, "3x64x64"), ("mobilenet_v3_large.arch", None, "3x96x96"), ("resnet.arch", "resnet50", "3x96x96"),
-        ("resnet.arch", "resnet34", "3x64x64"), ("resnet.arch", "resnet101", "3x64x64"),
-        ("resnet.arch", "resnet152", "3x64x64"), ("efficientnet.arch", "b0", "3x96x96"),
-        ("efficientnet.arch", "b3", "3x64x64"), ("efficientnet.arch", "b7", "3x64x64"),
+        ("resnet.arch", "resnet34", "3x64x64"), ("efficientnet.arch", "b0", "3x96x96"),
+        ("efficientnet.arch", "b3", "3x64x64"),
         ("inception_v3.arch", None, "3x139x139"), ("nin_v1.arch", None, "3x64x64"),
         # the newer zoo, the smallest variant of each file (Wide ResNet's, ResNeXt's blocks twice as wide, under
         # heavy); the largest networks at 32×32 (CI's time)
@@ -32,8 +31,10 @@ SLOW = [("googlenet.arch", None, "3x64x64"), ("mobilenet_v3_large.arch", None, "
         ("resnext.arch", "resnext50_32x4d", "3x32x32"), ("regnet.arch", "regnet_x_400mf", "3x64x64"), ("regnet.arch", "regnet_y_400mf", "3x64x64"),
         ("efficientnet_v2.arch", "s", "3x32x32"), ("convnext.arch", "convnext_tiny", "3x32x32")]
 # and at 64×64, where fewer fields cover the whole input, with the other VGG and SqueezeNet, and AlexNet at
-# its own size (its 6×6 pool then an identity, with a field): minutes here, not in CI
-HEAVY = [("alexnet.arch", None, "3x224x224"), ("vgg.arch", "vgg11_bn", "3x64x64"),
+# its own size (its 6×6 pool then an identity, with a field), and the deepest ResNets and EfficientNet (ResNet-50's
+# and B3's blocks, more of them: 43 s of CI's CPU): minutes here, not in CI
+HEAVY = [("resnet.arch", "resnet101", "3x64x64"), ("resnet.arch", "resnet152", "3x64x64"),
+         ("efficientnet.arch", "b7", "3x64x64"), ("alexnet.arch", None, "3x224x224"), ("vgg.arch", "vgg11_bn", "3x64x64"),
          ("squeezenet.arch", "squeezenet1_0", "3x64x64"), ("densenet.arch", "densenet121", "3x64x64"),
          ("resnext.arch", "resnext50_32x4d", "3x64x64"), ("wide_resnet.arch", "wide_resnet50_2", "3x64x64"),
          ("efficientnet_v2.arch", "s", "3x64x64"), ("convnext.arch", "convnext_tiny", "3x64x64")]

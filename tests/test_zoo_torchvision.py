@@ -11,10 +11,11 @@ import math
 import re
 
 import pytest
-from conftest import ZOO, run_archc
+from conftest import ZOO
 from oracles import assert_ports, randomise
 
 import archc
+from archc.cli import main
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -205,18 +206,20 @@ def test_ported_torchvision_weights_give_the_same_logits(name, variant, size):
     assert_ported(name, variant, size)
 
 
-# one small variant per family on the command line
+# one small variant per family through the command's code (`archc port` as a process of its own:
+# tests/test_emit.py::test_port_and_export_commands; each process here spent 3 s importing torch again)
 CLI_PORTED = [case for case in PORTED if case[1] not in ("squeezenet1_1", "regnet_x_400mf")]
 
 
 @pytest.mark.parametrize(("name", "variant", "size"), CLI_PORTED, ids=ids(CLI_PORTED))
-def test_archc_port_from_torchvision_agrees(name, variant, size, tmp_path):
+def test_archc_port_from_torchvision_agrees(name, variant, size, tmp_path, capsys):
     builder = FIGURES[name, variant][0]
     chosen = ["--variant", variant] if variant else []
-    result = run_archc("port", f"architectures/{name}", *chosen, "--input", size, "--from", f"torchvision:{builder}",
-                       "-o", str(tmp_path / "w.pt"), timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert f"eval logits agree with torchvision's {builder}" in result.stdout
+    code = main(["port", str(ZOO / name), *chosen, "--input", size, "--from", f"torchvision:{builder}",
+                 "-o", str(tmp_path / "w.pt")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"eval logits agree with torchvision's {builder}" in out
     state = torch.load(tmp_path / "w.pt", weights_only=True)
     assert [tuple(t.shape) for t in state.values()] == \
         [tuple(t.shape) for t in meta_reference(builder).state_dict().values()]
