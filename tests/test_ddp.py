@@ -52,15 +52,23 @@ ARGS = ["--input", "1x16x16", "--epochs", "2", "--batch", "32", "--optimizer", "
 TOLERANCE = 5e-5
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The network and one eager process's run of it: what both DDP runs below are compared with."""
+    folder = tmp_path_factory.mktemp("one")
+    net = folder / "plain.arch"
+    net.write_text(PLAIN)
+    one = run_archc("train", str(net), *ARGS, "--out", str(folder / "one"), timeout=300)
+    assert one.returncode == 0, one.stderr
+    return net, folder / "one"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("compile_flags", [[], ["--compile", "auto"]], ids=["eager", "compile-auto"])
-def test_two_gloo_processes_match_one(tmp_path, compile_flags):
+def test_two_gloo_processes_match_one(tmp_path, compile_flags, one_process):
     """With --compile auto the two processes also run the compile trial (real inductor, about 10 s more):
     both time the same steps, decide on the sums, and their training still matches one eager process."""
-    net = tmp_path / "plain.arch"
-    net.write_text(PLAIN)
-    one = run_archc("train", str(net), *ARGS, "--out", str(tmp_path / "one"), timeout=300)
-    assert one.returncode == 0, one.stderr
+    net, one = one_process
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "archc", "train", str(net), *ARGS, *compile_flags, "--out", str(tmp_path / "two")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
@@ -70,7 +78,7 @@ def test_two_gloo_processes_match_one(tmp_path, compile_flags):
         assert compiled["mode"] == "auto" and compiled["decided"], compiled
         assert two.stdout.count("torch.compile trial:") == 1  # said once, by rank 0
     assert "× 2 processes" in two.stdout and two.stdout.count("epoch 2/2") == 1  # rank 0 alone reports
-    expected = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    expected = torch.load(one / "last.pt", weights_only=True)
     actual = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
     assert expected["metrics"][-1]["val_accuracy"] > 0.9  # it learns: the comparison is of trained weights
     torch.manual_seed(0)  # the trainer's seed: the weights both runs started from
