@@ -13,6 +13,7 @@ Nothing here calls Python's eval: each node kind has its own case.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from ..dsl import ast
@@ -389,9 +390,7 @@ def global_env(program, params: dict[str, Any]) -> Env:
     Returns the innermost scope; its parent is what block bodies see, so a block
     from a library never depends on the parameters of the network using it.
     """
-    from .ops import CALLABLE, lookup
-
-    values: dict[str, Any] = {name: Ref("op", lookup(name).name) for name in CALLABLE}
+    values: dict[str, Any] = dict(_op_refs())
     values.update({name: Ref("block", name) for name in program.blocks})
     constants = Env({}, Env(values))
     network = constants.child(dict(params))
@@ -399,6 +398,14 @@ def global_env(program, params: dict[str, Any]) -> Env:
     for name in lets:
         constants.lazy[name] = _Constant(name, lets, network, constants)
     return network
+
+
+@lru_cache(maxsize=1)
+def _op_refs() -> dict[str, Ref]:
+    """Every op's name (and alias) to its Ref: the same for every program, made once."""
+    from .ops import CALLABLE, lookup
+
+    return {name: Ref("op", lookup(name).name) for name in CALLABLE}
 
 
 class _Constant:

@@ -232,7 +232,8 @@ def _declared_input(program: Program, values: dict[str, Any]) -> tuple[int, ...]
         raise CompileError("E205", "the network declares no input size", program.network.span,
                            hint="add a line such as `input 3 x 224 x 224`")
     dims = program.input.dims
-    sizes = [evaluate(i, global_env(program, values)) for i in dims.items]
+    env = global_env(program, values)
+    sizes = [evaluate(i, env) for i in dims.items]
     if any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 1 << 16 for s in sizes):
         raise CompileError("E209", f"the input size must be whole numbers from 1 to 65536, got {sizes}", dims.span)
     if any(dims.squared):  # the paper's 224² × 3
