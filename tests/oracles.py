@@ -171,7 +171,7 @@ class _Shuffle(nn.Module):
 
 
 @contextlib.contextmanager
-def _uninitialised():
+def uninitialised():
     """torch's layers made without their initialisers (their tensors allocated, not filled): for a module
     whose every tensor is loaded next. The initialisers were a tenth of the differential tests' time; made on
     the meta device instead, small networks took longer."""
@@ -205,7 +205,7 @@ class Interpreted(nn.Module):
 
         self.into_first = {name for name, index in in_place_layers(graph).items() if index == 0}
         self.steps, self.first = [], graph.first
-        with _uninitialised() if empty else contextlib.nullcontext():
+        with uninitialised() if empty else contextlib.nullcontext():
             for layer in graph.layers():
                 if layer.spec.callable_:
                     parent, _, leaf = layer.name.rpartition(".")

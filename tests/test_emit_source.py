@@ -16,7 +16,7 @@ from archc.compiler.emit_carried import MAX_CHAIN
 from archc.compiler.naming import MODULE_ATTRIBUTES
 from archc.dsl.diagnostics import ArchError
 from conftest import ROOT, ZOO, run_archc, small_input
-from oracles import assert_same_network, randomise
+from oracles import assert_same_network, randomise, uninitialised
 from torch import nn
 
 import archc
@@ -42,9 +42,11 @@ def test_generated_source_is_the_in_memory_module(name, variant, tmp_path):
     args = ["build", str(path), "-o", str(out)] + (["--variant", variant] if variant else []) + \
         (["--input", size] if size else [])
     assert run_archc(*args).returncode == 0
-    generated = load(out.read_text(encoding="utf-8")).build(num_classes=7).eval()
+    with uninitialised():  # every tensor is loaded from `memory` below
+        generated = load(out.read_text(encoding="utf-8")).build(num_classes=7).eval()
     ours, theirs = memory.state_dict(), generated.state_dict()
     assert list(ours) == list(theirs)  # the same keys, registered in the same order
+    assert len(theirs) == len(list(generated.parameters())) + len(list(generated.buffers()))  # all of them
     assert all(ours[k].shape == theirs[k].shape for k in ours)
     in_place = [{n for n, m in model.named_modules() if getattr(m, "inplace", False)} for model in (memory, generated)]
     assert in_place[0] == in_place[1]  # the same activations overwrite their input (compiler/inplace.py)
