@@ -7,7 +7,7 @@ Failures are split by owner: the front (grammar, dsl, file reading, the command 
 compiler core (elaboration, evaluation, tables, ops, emitters). Neither may have any. Before the
 lead's rewrite (the one lowering) the core had hangs and ZeroDivisionErrors in round() and
 RecursionErrors on chains of lets (tests/test_core_limits.py holds each class's minimal
-reproducer). About three minutes on 2 cores (CPU: 4.5 minutes over its worker processes)."""
+reproducer). 76 s of a clean-clone suite on a 2-core AMD EPYC (2026-12-02), beside the rest of it."""
 
 from __future__ import annotations
 
