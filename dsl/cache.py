@@ -102,12 +102,12 @@ def _entry(file: str) -> Path | None:
 
 @lru_cache(maxsize=1)
 def _salt() -> bytes:
-    """What a parse depends on besides the text: the grammar, the rules' methods and the AST records (their
-    source) and Python."""
+    """What a parse depends on besides the text: the grammar, the rules' methods and how they
+    are called, the AST records (their source) and Python."""
     here = Path(__file__).parent
     h = hashlib.sha256()
     for part in (resources.files("archc.grammar").joinpath("arch.lark").read_bytes(),
-                 (here / "parse.py").read_bytes(), (here / "ast.py").read_bytes(), (here / "record.py").read_bytes(),
+                 *[(here / name).read_bytes() for name in ("parse.py", "reduce.py", "ast.py", "record.py")],
                  sys.version.encode()):
         h.update(hashlib.sha256(part).digest())
     return h.digest()

@@ -6,34 +6,29 @@
 
 The grammar is grammar/arch.lark; this module builds lark's LALR parser once,
 turns indentation into _INDENT/_DEDENT, and has one method per rule (_ToAst),
-which the parser calls as it reduces the rule: no parse tree is built and then
-walked again. A syntax error raises ArchError with one located diagnostic.
+which the parser calls as it reduces the rule (dsl/reduce.py): no parse tree
+is built and then walked again. A syntax error raises ArchError with one
+located diagnostic.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import threading
 from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
-from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, maybe_create_child_filter
 
 from . import ast
 from .record import replace
+from .reduce import ReducingLark, reducing
 from .diagnostics import ArchError, Diagnostic
 from .source import MAX_SOURCE_CHARS, MAX_SOURCE_LINES
 
 MAX_LITERAL = 1 << 62  # the evaluator's bound on integers (compiler/evaluate.py, MAX_INT), met already in the text
-# How deep the AST may nest (`- - - 1`, `f(f(f(1)))`: a node per level, an argument list too). The
-# elaborator, evaluator, printer and emitters walk it recursively; at 480 levels all of them still
-# ran in a fresh process, and parsing (a tree walked recursively) stopped at about 490 before the
-# tree was built in the parse. A fixed bound answers the same wherever the parse is called from.
-MAX_NESTING = 400
 
 
 class _IndentError(Exception):
@@ -115,154 +110,7 @@ def _comments_in(token: Token) -> list[ast.Comment]:
     return found
 
 
-_comments: list[ast.Comment] = []
-
-
-class _Built:
-    """A reduced rule on the parser's stack: its value and its place, as lark's `propagate_positions`
-    places a tree: a node starts where its first child's container starts and ends where its last
-    child's container ends, tokens that the tree drops (newlines, punctuation) included; a rule that
-    passes its one child through (`?expr`, parentheses) widens the child's container, not the child.
-    `depth`: how deep the AST under it nests."""
-
-    __slots__ = ("value", "empty", "line", "column", "start_pos", "end_line", "end_column", "end_pos",
-                 "c_line", "c_column", "c_start", "c_end_line", "c_end_column", "c_end", "depth")
-
-    def __init__(self, value, first, last, depth: int):
-        self.value, self.depth = value, depth
-        self.empty = first is None
-        if first is not None:
-            self.line = self.c_line = first[0]
-            self.column = self.c_column = first[1]
-            self.start_pos = self.c_start = first[2]
-            self.end_line = self.c_end_line = last[0]
-            self.end_column = self.c_end_column = last[1]
-            self.end_pos = self.c_end = last[2]
-
-
-_FAILED = _Built(None, None, None, 0)  # what rules reduce to once a rule's method has refused its text
-
-
-def _start_of(children):
-    """Where the first placed child's container starts (line, column, offset), or None."""
-    for c in children:
-        if type(c) is _Built:
-            if not c.empty:
-                return c.c_line, c.c_column, c.c_start
-        elif c is not None:  # a Token
-            return c.line, c.column, c.start_pos
-    return None
-
-
-def _end_of(children):
-    for c in reversed(children):
-        if type(c) is _Built:
-            if not c.empty:
-                return c.c_end_line, c.c_end_column, c.c_end
-        elif c is not None:
-            return c.end_line, c.end_column, c.end_pos
-    return None
-
-
-class _Parse:
-    """One parse's state, for the rules' callbacks: the source (cells keep their text) and the first
-    error a rule's method raised, kept until the parse ends, so that a syntax error later in the
-    file is the one reported, as when the tree was transformed after parsing."""
-
-    def __init__(self, text: str):
-        self.builder = _ToAst(text)
-        self.error: ArchError | None = None
-
-
-_current: _Parse | None = None
-_parsing = threading.Lock()  # the indenter's state, the comments and `_current` are one parse's
-
-
-def _callback(rule, method_name: str | None, placeholders: bool):
-    """The function the parser calls with a reduced `rule`'s children: lark's ChildFilter (which
-    children the rule keeps, `[x]` placeholders as None, `_rule`s and repetitions inlined),
-    ExpandSingleChild (`?rule`) and PropagatePositions, then the rule's method."""
-    to_include, nones_after = [(i, False, 0) for i in range(len(rule.expansion))], 0
-    made = maybe_create_child_filter(rule.expansion, rule.options.keep_all_tokens, False,
-                                     rule.options.empty_indices if placeholders else None)
-    if made is not None:
-        if made.func is ChildFilterLALR_NoPlaceholders:
-            to_include = [(i, expand, 0) for i, expand in made.args[0]]
-        else:
-            to_include, nones_after = made.args
-    pass_through = rule.options.expand1 and not rule.alias
-    if pass_through and len(rule.expansion) == 1 and to_include == [(0, False, 0)] and not nones_after:
-        # `?sum: product`, most of the reductions: the child is its own container already
-        return _first_child
-
-    def reduce(children):
-        state = _current
-        if state.error is not None:
-            return _FAILED
-        kept = []
-        for i, expand, nones in to_include:
-            if nones:
-                kept += [None] * nones
-            if expand:
-                if kept:
-                    kept += children[i].value
-                else:  # a left-recursive repetition (`item*`) grows its own list, not a copy (lark does so)
-                    kept = children[i].value
-            else:
-                kept.append(children[i])
-        if nones_after:
-            kept += [None] * nones_after
-        first = _start_of(children)
-        last = _end_of(children) if first is not None else None
-        if pass_through and len(kept) == 1:
-            only = kept[0]
-            if type(only) is _Built and first is not None:
-                if only.empty:
-                    only.empty = False
-                    only.line, only.column, only.start_pos = first
-                    only.end_line, only.end_column, only.end_pos = last
-                only.c_line, only.c_column, only.c_start = first
-                only.c_end_line, only.c_end_column, only.c_end = last
-            return only
-        depth = 0  # (an inlined repetition holds the depth of its children)
-        for c in children:
-            if type(c) is _Built and c.depth > depth:
-                depth = c.depth
-        if method_name is None:  # an inlined rule (a repetition): its children join its parent's
-            return _Built(kept, first, last, depth)
-        if depth >= MAX_NESTING:
-            state.error = ArchError([Diagnostic(code="E400", span=_line_span(1),
-                                                message="the file nests too deeply to compile")])
-            return _FAILED
-        node = _Built(None, first, last, depth + 1)
-        try:
-            node.value = getattr(state.builder, method_name)(
-                node, [c.value if type(c) is _Built else c for c in kept])
-        except ArchError as error:
-            state.error = error
-            return _FAILED
-        return node
-
-    return reduce
-
-
-def _first_child(children):
-    return children[0]
-
-
-class _ArchLark(Lark):
-    """lark's LALR parser with archc's callbacks in place of its tree builder (lark calls
-    `_prepare_callbacks` both when it builds the parser and when it loads it from its cache)."""
-
-    def _prepare_callbacks(self) -> None:
-        self._callbacks = {}
-        for rule in self.rules:
-            name = str(rule.alias or rule.options.template_source or rule.origin.name)
-            method = name if callable(getattr(_ToAst, name, None)) else None
-            kept = [s for s in rule.expansion if rule.options.keep_all_tokens or not (s.is_term and s.filter_out)]
-            if method is None and not name.startswith("_") and not (rule.options.expand1 and len(kept) == 1):
-                raise TypeError(f"grammar rule {name!r} has no method in _ToAst")  # (a `?rule` passes its one child on)
-            self._callbacks[rule] = _callback(rule, method, self.options.maybe_placeholders)
+_comments: list[ast.Comment] = []  # the parse's, under dsl/reduce.py's lock
 
 
 @lru_cache(maxsize=1)
@@ -273,7 +121,7 @@ def _parser() -> Lark:
         parser="lalr",
         lexer="contextual",
         postlex=_ArchIndenter(),
-        propagate_positions=True,  # (its positions, computed by _callback)
+        propagate_positions=True,  # (its positions: dsl/reduce.py computes them)
         maybe_placeholders=True,
         cache=True,
     )
@@ -281,14 +129,12 @@ def _parser() -> Lark:
 
 def parse(text: str, file: str = "<input>") -> ast.Module:
     """Parse a whole file. Raises ArchError(diagnostics) on a syntax error."""
-    global _current
     _check_size(text, file)
     if not text.endswith("\n"):
         text += "\n"
     parser = _parser()
-    with _parsing:
+    with reducing(_ToAst(text)) as state:
         _comments.clear()
-        _current = state = _Parse(text)
         try:
             built = parser.parse(text)
         except UnexpectedInput as error:
@@ -297,11 +143,10 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
             raise ArchError([Diagnostic(code="E101", file=file, message=error.message, hint=error.hint,
                                         span=ast.Span(line=error.line, col=error.col, end_line=error.line,
                                                       end_col=error.col + 1))]) from None
-        finally:
-            _current = None
-        if state.error is not None:
-            raise ArchError([replace(d, file=file) for d in state.error.diagnostics]) from None
-        return replace(built.value, comments=list(_comments))
+        comments = list(_comments)
+    if state.error is not None:  # a rule's method refused its text, and no syntax error came after
+        raise ArchError([replace(d, file=file) for d in state.error.diagnostics]) from None
+    return replace(built.value, comments=comments)
 
 
 def _check_size(text: str, file: str) -> None:
@@ -662,3 +507,9 @@ class _ToAst:
 
     def kwargs(self, meta, c):
         return list(c)
+
+
+class _ArchLark(ReducingLark):
+    """The parser `_parser()` builds: its rules reduce to what _ToAst's methods make of them."""
+
+    methods_class = _ToAst

@@ -127,7 +127,7 @@ def test_deep_nesting_is_an_answer_or_a_diagnostic(text, value):
 
 
 def _deepest(make) -> int:
-    """The deepest `let a = make(n)` that parses (the bound: dsl/parse.py MAX_NESTING)."""
+    """The deepest `let a = make(n)` that parses (the bound: dsl/reduce.py MAX_NESTING)."""
     low, high = 1, 2000  # parses, does not
     while high - low > 1:
         middle = (low + high) // 2
@@ -145,7 +145,7 @@ def _deepest(make) -> int:
 def test_the_deepest_file_that_parses_also_checks_formats_and_builds(make, tmp_path):
     """The nesting bound is where the parser stops, and what it lets through every later stage walks
     without running out of stack: check, fmt and the generated source, here from a test's deep stack."""
-    from archc.dsl.parse import MAX_NESTING
+    from archc.dsl.reduce import MAX_NESTING
     from archc.dsl.printer import format_source
     from archc.compiler.check import build_graph
     from archc.compiler.emit_source import emit
